@@ -1,0 +1,1 @@
+"""The pure auth core: classification, fingerprints, validation and policy. No I/O."""
