@@ -1,0 +1,1 @@
+"""Kafka adapters: admin (topics), producers for the CLI, wire codecs."""
