@@ -1,0 +1,1 @@
+"""The Faust agents: thin loops that read typed records, call the pure core, emit typed records."""

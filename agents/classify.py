@@ -1,0 +1,47 @@
+"""requests → audit: classify, validate and rule on every call, in batches."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import faust
+
+from pipeline.app import Runtime
+from pipeline.batch import SourceRecord, chunk, classify_records
+from pipeline.wire import pack
+
+log = logging.getLogger(__name__)
+AUDIT_PACK_LINES = 500
+
+
+def register(app: faust.App, rt: Runtime) -> Any:
+    w = rt.settings.worker
+    topics = rt.topics
+
+    @app.agent(topics.requests, name="restguard.classify")
+    async def classify(stream: Any) -> None:
+        async for events in stream.take_events(w.batch_size, within=w.batch_within_s):
+            records = [
+                SourceRecord(e.value, e.message.topic, e.message.partition, e.message.offset)
+                for e in events
+            ]
+            batch = classify_records(records, rt.processor)
+            # Await delivery before the batch is acked: offsets move only past what Kafka has.
+            futures = [
+                await topics.audit.send(value=pack(p))
+                for p in chunk(batch.audit_lines, AUDIT_PACK_LINES)
+            ]
+            futures += [
+                await topics.deadletter.send(value=d.model_dump_json().encode()) for d in batch.dead
+            ]
+            for fut in futures:
+                await fut
+            rt.metrics.inc("events_classified", len(batch.audit_lines))
+            rt.metrics.inc("events_dead_lettered", len(batch.dead))
+            if batch.dead:
+                log.warning(
+                    "%d events dead-lettered (first: %s)", len(batch.dead), batch.dead[0].reason
+                )
+
+    return classify

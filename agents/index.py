@@ -1,0 +1,64 @@
+"""audit → Elasticsearch: bulk, idempotent by event id; acked only after Elasticsearch acked."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import faust
+
+from pipeline.app import Runtime
+from pipeline.batch import SourceRecord, index_actions
+from pipeline.errors import BackpressureError, DocumentRejectedError
+from pipeline.wire import dead_letter
+
+log = logging.getLogger(__name__)
+
+
+def register(app: faust.App, rt: Runtime) -> Any:
+    w, es = rt.settings.worker, rt.settings.elasticsearch
+    topics = rt.topics
+
+    @app.agent(topics.audit, name="restguard.index")
+    async def index(stream: Any) -> None:
+        async for events in stream.take_events(w.batch_size, within=w.batch_within_s):
+            records = [
+                SourceRecord(e.value, e.message.topic, e.message.partition, e.message.offset)
+                for e in events
+            ]
+            batch = index_actions(records, es.index_prefix)
+            dead = list(batch.dead)
+            pause = 1.0
+            while True:
+                try:
+                    outcome = await rt.writer.write(batch.actions)
+                    break
+                except BackpressureError as err:
+                    # Never ack what Elasticsearch has not acknowledged: wait and try again.
+                    log.warning(
+                        "Elasticsearch not accepting writes (%s); retrying in %.0fs",
+                        err.detail,
+                        pause,
+                    )
+                    rt.metrics.inc("bulk_backpressure")
+                    await asyncio.sleep(pause)
+                    pause = min(pause * 2, es.bulk_max_backoff_s)
+            for action, reason in outcome.rejected:
+                dead.append(
+                    dead_letter(
+                        DocumentRejectedError(reason),
+                        action.source,
+                        rt.settings.topics.audit,
+                        reason=f"rejected by Elasticsearch: {reason}",
+                    )
+                )
+            futures = [
+                await topics.deadletter.send(value=d.model_dump_json().encode()) for d in dead
+            ]
+            for fut in futures:
+                await fut
+            rt.metrics.inc("records_indexed", outcome.indexed)
+            rt.metrics.inc("records_rejected", len(outcome.rejected))
+
+    return index

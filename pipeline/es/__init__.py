@@ -1,0 +1,1 @@
+"""Elasticsearch adapters: clients, index templates and names, bulk indexing, queries."""

@@ -1,0 +1,116 @@
+"""Idempotent, bounded bulk writes: `_id` is the record's own id, retries are capped, and a
+document Elasticsearch refuses for good is handed back (for the dead letters), never retried
+forever and never silently dropped."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from elastic_transport import ConnectionError as TransportConnectionError
+from elastic_transport import ConnectionTimeout
+from elasticsearch import ApiError, AsyncElasticsearch
+
+from pipeline.errors import BackpressureError
+from schemas.settings import ElasticsearchSettings
+
+log = logging.getLogger(__name__)
+
+# Item statuses worth another try: too many requests, unavailable, gateway trouble.
+_RETRY_STATUS = frozenset({429, 502, 503, 504})
+_FILTER = "errors,items.*.status,items.*.error.type,items.*.error.reason"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexAction:
+    index: str
+    id: str
+    source: bytes  # the JSON document
+
+
+@dataclass(slots=True)
+class BulkOutcome:
+    indexed: int = 0
+    rejected: list[tuple[IndexAction, str]] = field(default_factory=list)
+    attempts: int = 0
+
+
+def ndjson(actions: Sequence[IndexAction]) -> bytes:
+    parts: list[bytes] = []
+    for a in actions:
+        parts.append(b'{"index":{"_index":"%s","_id":"%s"}}\n' % (a.index.encode(), a.id.encode()))
+        parts.append(a.source)
+        parts.append(b"\n")
+    return b"".join(parts)
+
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class BulkWriter:
+    """Writes batches; transient failures back off exponentially up to `bulk_max_retries`."""
+
+    def __init__(
+        self,
+        client: AsyncElasticsearch,
+        settings: ElasticsearchSettings,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.client = client
+        self.max_retries = settings.bulk_max_retries
+        self.max_backoff = settings.bulk_max_backoff_s
+        self._sleep = sleep
+
+    def backoff(self, attempt: int) -> float:
+        return float(min(self.max_backoff, 0.25 * (2**attempt)))
+
+    async def write(self, actions: Sequence[IndexAction]) -> BulkOutcome:
+        """Index every action, or raise BackpressureError once the retries are spent."""
+        outcome = BulkOutcome()
+        pending = list(actions)
+        last_error = ""
+        for attempt in range(self.max_retries + 1):
+            if not pending:
+                return outcome
+            if attempt:
+                await self._sleep(self.backoff(attempt - 1))
+            outcome.attempts += 1
+            try:
+                # Pre-serialised NDJSON: the client passes bytes through unchanged.
+                resp = await self.client.bulk(
+                    operations=ndjson(pending),  # type: ignore[arg-type]
+                    filter_path=_FILTER,
+                )
+            except (TransportConnectionError, ConnectionTimeout) as err:
+                last_error = f"{type(err).__name__}: {err}"
+                log.warning("bulk attempt %d failed: %s", attempt + 1, last_error)
+                continue
+            except ApiError as err:
+                if err.status_code in _RETRY_STATUS or err.status_code >= 500:
+                    last_error = f"HTTP {err.status_code}: {err.message}"
+                    log.warning("bulk attempt %d failed: %s", attempt + 1, last_error)
+                    continue
+                raise BackpressureError(outcome.attempts, f"HTTP {err.status_code}") from err
+            body = resp.body
+            if not body.get("errors"):
+                outcome.indexed += len(pending)
+                return outcome
+            retry: list[IndexAction] = []
+            for action, item in zip(pending, body.get("items", []), strict=False):
+                result = item.get("index", {})
+                status = int(result.get("status", 0))
+                if 200 <= status < 300:
+                    outcome.indexed += 1
+                elif status in _RETRY_STATUS:
+                    retry.append(action)
+                else:
+                    error = result.get("error") or {}
+                    reason = f"{error.get('type', 'error')}: {error.get('reason', '')}"[:1000]
+                    outcome.rejected.append((action, f"HTTP {status} {reason}"))
+            pending = retry
+            last_error = f"{len(retry)} documents throttled"
+        if pending:
+            raise BackpressureError(outcome.attempts, last_error)
+        return outcome

@@ -1,0 +1,55 @@
+"""`restguard worker`: prepare topics and index templates, then run the Faust agents."""
+
+from __future__ import annotations
+
+import logging
+
+import faust
+from elastic_transport import TransportError
+from elasticsearch import ApiError
+
+from agents import classify, index
+from pipeline.app import build_runtime, create_app
+from pipeline.core import build_processor
+from pipeline.errors import ElasticsearchUnavailableError
+from pipeline.es.client import sync_client
+from pipeline.es.indices import install_templates
+from pipeline.kafka.admin import ensure_topics
+from pipeline.settings import fingerprint_secret
+from schemas.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def prepare(settings: Settings) -> None:
+    """Create missing topics and install the index templates (both idempotent)."""
+    ensure_topics(settings)
+    client = sync_client(settings.elasticsearch)
+    try:
+        install_templates(client, settings.elasticsearch)
+    except (TransportError, ApiError) as err:
+        raise ElasticsearchUnavailableError(
+            ",".join(settings.elasticsearch.hosts), str(err)
+        ) from err
+    finally:
+        client.close()
+
+
+def build_worker_app(settings: Settings) -> faust.App:
+    """The app with every agent registered (used by the worker and by tests)."""
+    processor = build_processor(settings, fingerprint_secret(settings))
+    app = create_app(settings)
+    rt = build_runtime(app, settings, processor)
+    classify.register(app, rt)
+    index.register(app, rt)
+    return app
+
+
+def run_worker(settings: Settings, loglevel: str = "info") -> None:
+    """Blocks until the worker is stopped (SIGTERM/SIGINT)."""
+    fingerprint_secret(settings)  # fail before anything starts if the secret is missing
+    prepare(settings)
+    settings.worker.data_dir.mkdir(parents=True, exist_ok=True)
+    app = build_worker_app(settings)
+    worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
+    worker.execute_from_commandline()
