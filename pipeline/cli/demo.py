@@ -61,7 +61,7 @@ def command(ctx: click.Context, events: int, timeout: float) -> None:
         config = ctx.find_root().obj.get("config")
         if config:
             argv[3:3] = ["--config", str(Path(config).resolve())]
-        worker.start(argv, cwd=Path.cwd())
+        worker.start(argv)
         note(f"worker: started (log {worker.log_file})")
     else:
         note("worker: already running")

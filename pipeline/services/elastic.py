@@ -107,6 +107,7 @@ class LocalElasticsearch:
             f"-Xmx{heap}",
             "-XX:+UseG1GC",
             "-XX:+ExitOnOutOfMemoryError",
+            f"-XX:ErrorFile={self.home}/hs_err_%p.log",
             "-Dfile.encoding=UTF-8",
             f"-Djava.io.tmpdir={tmp}",
             "-Dlog4j.shutdownHookEnabled=false",

@@ -72,6 +72,7 @@ class LocalKafka:
             "java",
             *jvm,
             "-XX:+UseG1GC",
+            f"-XX:ErrorFile={self.home}/hs_err_%p.log",
             "-Djava.awt.headless=true",
             f"-Dkafka.logs.dir={self.home / 'logs'}",
             f"-Dlog4j2.configurationFile={DEPLOY_LOCAL / 'kafka' / 'log4j2.xml'}",
