@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 
 from pipeline.app import Runtime
-from pipeline.batch import SourceRecord, chunk, classify_records
+from pipeline.batch import SourceRecord, chunk, judge_records, parse_records
 from pipeline.wire import pack
 
 log = logging.getLogger(__name__)
@@ -26,7 +28,11 @@ def register(app: faust.App, rt: Runtime) -> Any:
                 SourceRecord(e.value, e.message.topic, e.message.partition, e.message.offset)
                 for e in events
             ]
-            batch = classify_records(records, rt.processor)
+            parsed = parse_records(records)
+            classes = rt.processor.classify(parsed.events)
+            # The only I/O of the core (issuer keys, introspection) runs off the event loop.
+            await asyncio.to_thread(rt.processor.prefetch, classes)
+            batch = judge_records(parsed, classes, rt.processor, datetime.now(UTC))
             # Await delivery before the batch is acked: offsets move only past what Kafka has.
             futures = [
                 await topics.audit.send(value=pack(p))

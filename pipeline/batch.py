@@ -8,13 +8,15 @@ from datetime import UTC, datetime
 
 import orjson
 
-from pipeline.audit import dumps
+from pipeline.audit import audit_document, dumps
+from pipeline.auth.credentials import Classification
 from pipeline.core import Processor
 from pipeline.errors import EventParseError, InvalidEventError
 from pipeline.es.bulk import IndexAction
 from pipeline.es.indices import audit_index_for_day
 from pipeline.wire import dead_letter, decode_requests
 from schemas.deadletter import DeadLetter
+from schemas.request import RequestEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,16 +36,20 @@ class ClassifiedBatch:
     events: int = 0
 
 
-def classify_records(
-    records: Sequence[SourceRecord], processor: Processor, now: datetime | None = None
-) -> ClassifiedBatch:
-    """RequestEvent records (single or packed) → audit lines; every bad event → a dead letter.
-    Never raises for bad input."""
-    now = now or datetime.now(UTC)
-    out = ClassifiedBatch()
+@dataclass(slots=True)
+class ParsedBatch:
+    """The events of a batch of records, each with where it came from; bad ones as letters."""
+
+    events: list[RequestEvent] = field(default_factory=list)
+    origins: list[tuple[bytes, SourceRecord, int]] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+
+
+def parse_records(records: Sequence[SourceRecord]) -> ParsedBatch:
+    """RequestEvent records (single or packed) → events; every bad one → a dead letter."""
+    out = ParsedBatch()
     for rec in records:
         for index, (raw, parsed) in enumerate(decode_requests(rec.value)):
-            out.events += 1
             if isinstance(parsed, InvalidEventError):
                 out.dead.append(
                     dead_letter(
@@ -55,22 +61,47 @@ def classify_records(
                         line=index,
                     )
                 )
-                continue
-            try:
-                out.audit_lines.append(dumps(processor.process(parsed, now)))
-            except Exception as err:
-                out.dead.append(
-                    dead_letter(
-                        err,
-                        raw,
-                        rec.topic,
-                        partition=rec.partition,
-                        offset=rec.offset,
-                        line=index,
-                        reason=f"processing failed: {type(err).__name__}",
-                    )
-                )
+            else:
+                out.events.append(parsed)
+                out.origins.append((raw, rec, index))
     return out
+
+
+def judge_records(
+    parsed: ParsedBatch,
+    classes: Sequence[Classification],
+    processor: Processor,
+    now: datetime,
+) -> ClassifiedBatch:
+    """Classified events → audit lines. An event whose processing fails is dead-lettered."""
+    out = ClassifiedBatch(dead=list(parsed.dead), events=len(parsed.events) + len(parsed.dead))
+    for event, cls, (raw, rec, index) in zip(parsed.events, classes, parsed.origins, strict=True):
+        try:
+            e = processor.judge(event, cls)
+            out.audit_lines.append(dumps(audit_document(event, cls, e.check, e.ruling, now)))
+        except Exception as err:
+            out.dead.append(
+                dead_letter(
+                    err,
+                    raw,
+                    rec.topic,
+                    partition=rec.partition,
+                    offset=rec.offset,
+                    line=index,
+                    reason=f"processing failed: {type(err).__name__}",
+                )
+            )
+    return out
+
+
+def classify_records(
+    records: Sequence[SourceRecord], processor: Processor, now: datetime | None = None
+) -> ClassifiedBatch:
+    """parse → classify → prefetch → judge, synchronously (tests, tools)."""
+    parsed = parse_records(records)
+    classes = processor.classify(parsed.events)
+    processor.prefetch(classes)
+    return judge_records(parsed, classes, processor, now or datetime.now(UTC))
 
 
 def chunk(lines: list[bytes], max_lines: int, max_bytes: int = 900_000) -> list[list[bytes]]:

@@ -14,6 +14,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from schemas.vocabulary import Scheme
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -87,6 +89,148 @@ class ClassifierSettings(_Section):
     @classmethod
     def _lower(cls, names: list[str]) -> list[str]:
         return [n.lower() for n in names]
+
+
+ASYMMETRIC_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+SYMMETRIC_ALGORITHMS = frozenset({"HS256", "HS384", "HS512"})
+
+
+def _loopback(host: str | None) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+class IssuerSettings(_Section):
+    """One trusted OIDC / OAuth 2.0 issuer of JWTs."""
+
+    issuer: str = Field(description="the exact `iss` value")
+    # Where the keys come from: jwks_file, else jwks_uri, else OIDC discovery of the issuer.
+    jwks_uri: str | None = None
+    jwks_file: Path | None = None
+    audiences: list[str] = Field(default=[], description="accepted `aud` values; empty: any")
+    algorithms: list[str] = ["RS256", "ES256", "EdDSA"]
+    leeway_s: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    required_claims: list[str] = ["exp", "sub"]
+    user_claim: str = "sub"
+    scope_claims: list[str] = ["scope", "scp", "roles"]
+
+    @field_validator("issuer", "jwks_uri")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if value is None:
+            return None
+        url = urlsplit(value)
+        if url.scheme == "https" and url.netloc:
+            return value
+        if url.scheme == "http" and _loopback(url.hostname):
+            return value  # a local identity provider (development, tests)
+        raise ValueError(f"{value!r} is not an https URL (http only on loopback)")
+
+    @field_validator("algorithms")
+    @classmethod
+    def _algorithms(cls, values: list[str]) -> list[str]:
+        if not values:
+            raise ValueError("at least one algorithm")
+        for alg in values:
+            if alg in SYMMETRIC_ALGORITHMS:
+                raise ValueError(
+                    f"{alg} is symmetric: an issuer's public keys must never be HMAC secrets"
+                )
+            if alg not in ASYMMETRIC_ALGORITHMS:
+                known = ", ".join(sorted(ASYMMETRIC_ALGORITHMS))
+                raise ValueError(f"unknown algorithm {alg!r} (known: {known})")
+        return values
+
+
+class ScopeRule(_Section):
+    """Calls matching methods + path pattern need every listed scope (or role)."""
+
+    methods: list[str] = Field(default=["*"], description='HTTP methods, "*" for any')
+    path: str = Field(description="a glob such as /rest/api/2/issue*")
+    scopes: list[str] = Field(min_length=1)
+
+    @field_validator("methods")
+    @classmethod
+    def _upper(cls, values: list[str]) -> list[str]:
+        return [v.upper() for v in values]
+
+
+class IntrospectionSettings(_Section):
+    """RFC 7662 token introspection for opaque bearer tokens."""
+
+    endpoint: str
+    client_id: str
+    client_secret: SecretStr | None = None
+    client_secret_file: Path | None = None
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 3.0
+    cache_max_s: Annotated[float, Field(ge=0)] = 300.0
+
+    @field_validator("endpoint")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        return IssuerSettings._url(value) or value
+
+
+class ValidationSettings(_Section):
+    """How credentials are checked."""
+
+    issuers: list[IssuerSettings] = []
+    scope_rules: list[ScopeRule] = []
+    introspection: IntrospectionSettings | None = None
+    jwks_refresh_s: Annotated[float, Field(gt=0)] = 600.0
+    # On an unknown `kid`, refetch at most this often per issuer.
+    jwks_min_refetch_s: Annotated[float, Field(ge=0)] = 10.0
+    jwks_timeout_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+    verified_cache_size: Annotated[int, Field(ge=0)] = 100_000
+    # Jira issues PATs: unless registered here, a PAT is judged by Jira (not-validated).
+    require_registered_pats: bool = False
+
+
+VerdictName = Literal["allow", "flag", "block"]
+
+
+class PolicyException(_Section):
+    """Who or what a scheme rule does not apply to. Every given condition must hold."""
+
+    name: str
+    verdict: VerdictName = "allow"
+    schemes: list[str] = Field(default=[], description="empty: any scheme")
+    users: list[str] = []
+    consumer_keys: list[str] = Field(default=[], description="OAuth 1.0 Application Links")
+    ip_ranges: list[IPvAnyNetwork] = []
+    paths: list[str] = Field(default=[], description="globs")
+
+    @field_validator("schemes")
+    @classmethod
+    def _known_schemes(cls, value: list[str]) -> list[str]:
+        _check_schemes(value)
+        return value
+
+
+class PolicySettings(_Section):
+    """Per-scheme verdicts, their exceptions, and what an invalid credential gets."""
+
+    default: VerdictName = "allow"
+    schemes: dict[str, VerdictName] = {}
+    exceptions: list[PolicyException] = []
+    invalid_credentials: VerdictName = "block"
+    credentials_in_url: Literal["flag", "block"] = "flag"
+
+    @field_validator("schemes")
+    @classmethod
+    def _known_schemes(cls, value: dict[str, VerdictName]) -> dict[str, VerdictName]:
+        _check_schemes(list(value))
+        return value
+
+
+def _check_schemes(names: list[str]) -> None:
+    known = {s.value for s in Scheme}
+    for name in names:
+        if name not in known:
+            raise ValueError(f"unknown scheme {name!r} (known: {', '.join(sorted(known))})")
 
 
 class SecretSettings(_Section):
@@ -163,5 +307,7 @@ class Settings(BaseSettings):
     elasticsearch: ElasticsearchSettings = ElasticsearchSettings()
     classifier: ClassifierSettings = ClassifierSettings()
     secrets: SecretSettings = SecretSettings()
+    validation: ValidationSettings = ValidationSettings()
+    policy: PolicySettings = PolicySettings()
     worker: WorkerSettings = WorkerSettings()
     local: LocalServiceSettings = LocalServiceSettings()

@@ -17,6 +17,7 @@ class Check:
     principal: str | None = None
     expires_at: datetime | None = None
     scopes: frozenset[str] = frozenset()
+    restriction: str | None = None  # a registered key used outside its allowed ranges or paths
 
 
 @dataclass(frozen=True, slots=True)
