@@ -8,13 +8,14 @@ import faust
 from elastic_transport import TransportError
 from elasticsearch import ApiError
 
-from agents import classify, index
+from agents import classify, index, maintenance
 from pipeline.app import build_runtime, create_app
 from pipeline.core import build_processor
-from pipeline.errors import ElasticsearchUnavailableError
+from pipeline.errors import ElasticsearchUnavailableError, KafkaUnavailableError
 from pipeline.es.client import sync_client
 from pipeline.es.indices import install_templates
 from pipeline.kafka.admin import ensure_topics
+from pipeline.kafka.registry import credential_view
 from pipeline.settings import fingerprint_secret
 from schemas.settings import Settings
 
@@ -35,13 +36,25 @@ def prepare(settings: Settings) -> None:
         client.close()
 
 
+REGISTRY_SYNC_S = 60.0
+
+
 def build_worker_app(settings: Settings) -> faust.App:
-    """The app with every agent registered (used by the worker and by tests)."""
-    processor = build_processor(settings, fingerprint_secret(settings))
+    """The app with every agent registered. The credential registry is read completely before
+    any event is judged, so no key is unknown merely because the worker just started."""
+    registry = credential_view(settings).start()
+    if not registry.wait_synced(REGISTRY_SYNC_S):
+        status = registry.status()
+        registry.stop()
+        raise KafkaUnavailableError(
+            settings.kafka.bootstrap, f"credential registry not loaded: {status.last_error}"
+        )
+    processor = build_processor(settings, fingerprint_secret(settings), registry=registry)
     app = create_app(settings)
     rt = build_runtime(app, settings, processor)
     classify.register(app, rt)
     index.register(app, rt)
+    maintenance.register(app, rt)
     return app
 
 

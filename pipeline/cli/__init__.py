@@ -8,7 +8,7 @@ import sys
 import click
 
 from pipeline import __version__
-from pipeline.cli import audit, check, demo, ingest, secrets, services, worker
+from pipeline.cli import audit, check, demo, ingest, keys, policy, secrets, services, worker
 from pipeline.errors import ConfigError, RestguardError
 
 
@@ -32,7 +32,7 @@ def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
     )
 
 
-for module in (services, worker, ingest, check, audit, demo, secrets):
+for module in (services, worker, ingest, check, audit, keys, policy, demo, secrets):
     cli.add_command(module.command)
 
 
