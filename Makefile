@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/restguard demo
+	$(VENV)/bin/restguard --config deploy/local/demo.toml demo
 
 # Lint, types, then every test: unit tests and integration tests against the real Kafka and
 # Elasticsearch, which the tests start themselves (deploy/local) when they are not running.

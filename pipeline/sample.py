@@ -60,6 +60,14 @@ def issuer_key(seed: int, issuer: str) -> Ed25519PrivateKey:
     )
 
 
+def issuer_jwks(seed: int, issuer: str) -> dict[str, Any]:
+    """The public JWKS of a demo issuer (what its discovery endpoint would serve)."""
+    from jwt.algorithms import OKPAlgorithm
+
+    jwk = OKPAlgorithm.to_jwk(issuer_key(seed, issuer).public_key(), as_dict=True)
+    return {"keys": [{**jwk, "kid": "k1", "use": "sig", "alg": "EdDSA"}]}
+
+
 @dataclass(frozen=True)
 class Client:
     ip: str
@@ -272,6 +280,10 @@ class SampleTraffic:
             )
         )
         return out
+
+    def api_keys(self) -> list[tuple[str, str]]:
+        """(user, key) of the sample's restguard API keys."""
+        return [(c.user, c.headers["x-api-key"]) for c in self.clients if c.scheme == "api-key"]
 
     def _path(self) -> str:
         r = self.rng

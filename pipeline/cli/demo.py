@@ -12,6 +12,7 @@ import click
 import orjson
 from elasticsearch import Elasticsearch
 
+from pipeline.auth.fingerprint import Fingerprinter
 from pipeline.cli.common import note, print_table, settings_of
 from pipeline.cli.services import worker_process
 from pipeline.errors import RestguardError
@@ -21,10 +22,12 @@ from pipeline.es.stats import scheme_summary
 from pipeline.ingest.lines import read_lines
 from pipeline.ingest.run import ingest
 from pipeline.kafka.producer import Producer
-from pipeline.sample import SampleTraffic
+from pipeline.kafka.registry import publish
+from pipeline.sample import ISSUERS, SampleTraffic, issuer_jwks
 from pipeline.services import local_services
-from pipeline.settings import ensure_secret_file
+from pipeline.settings import ensure_secret_file, fingerprint_secret
 from pipeline.worker import prepare
+from schemas.credential import CredentialEvent, CredentialKind
 from schemas.settings import Settings
 
 
@@ -54,14 +57,14 @@ def command(ctx: click.Context, events: int, timeout: float) -> None:
     for svc in local_services(settings.local):
         note(f"{svc.name}: {svc.start(note)}")
     prepare(settings)
+    _demo_identities(settings)
 
     worker = worker_process(settings.local.home)
     if worker.pid() is None:
         argv = [sys.executable, "-m", "pipeline", "worker", "--loglevel", "warn"]
         config = ctx.find_root().obj.get("config")
-        if config:
-            argv[3:3] = ["--config", str(Path(config).resolve())]
-        worker.start(argv)
+        env = {"RESTGUARD_CONFIG": str(Path(config).resolve())} if config else None
+        worker.start(argv, env=env)
         note(f"worker: started (log {worker.log_file})")
     else:
         note("worker: already running")
@@ -118,6 +121,34 @@ def command(ctx: click.Context, events: int, timeout: float) -> None:
     click.echo(
         "\nNext: restguard audit search --scheme basic   ·   restguard check < your.jsonl"
         "   ·   restguard services down"
+    )
+
+
+def _demo_identities(settings: Settings) -> None:
+    """Write the sample issuers' public keys (for deploy/local/demo.toml) and register one of
+    the sample's two API keys, so the demo shows both a valid and an unknown key."""
+    traffic = SampleTraffic(seed=7)  # the same seed as the events: the same keys
+    Path("var/demo").mkdir(parents=True, exist_ok=True)
+    for issuer in ISSUERS:
+        host = issuer.split("/")[2]
+        Path(f"var/demo/jwks-{host}.json").write_bytes(orjson.dumps(issuer_jwks(7, issuer)))
+    user, key = traffic.api_keys()[0]
+    fp = Fingerprinter(fingerprint_secret(settings))(key)
+    now = datetime.now(UTC)
+    publish(
+        settings,
+        [
+            CredentialEvent(
+                fingerprint=fp,
+                key_id=f"rgk_{key.split('_')[1]}",
+                kind=CredentialKind.API_KEY,
+                user=user,
+                scopes=["read:jira", "write:jira"],
+                created_at=now,
+                expires_at=now + timedelta(days=30),
+                description="registered by the demo",
+            )
+        ],
     )
 
 
