@@ -32,7 +32,7 @@ def register(app: faust.App, rt: Runtime) -> Any:
             classes = rt.processor.classify(parsed.events)
             # The only I/O of the core (issuer keys, introspection) runs off the event loop.
             await asyncio.to_thread(rt.processor.prefetch, classes)
-            batch = judge_records(parsed, classes, rt.processor, datetime.now(UTC))
+            batch = judge_records(parsed, classes, rt.processor, datetime.now(UTC), rt.deriver)
             # Await delivery before the batch is acked: offsets move only past what Kafka has.
             futures = [
                 await topics.audit.send(value=pack(p))
@@ -40,6 +40,13 @@ def register(app: faust.App, rt: Runtime) -> Any:
             ]
             futures += [
                 await topics.deadletter.send(value=d.model_dump_json().encode()) for d in batch.dead
+            ]
+            # One record per subject: the repartition that detection's tables are keyed by.
+            futures += [
+                await topics.signals.send(
+                    key=key.encode(), value=signals.model_dump_json().encode()
+                )
+                for key, signals in batch.signals.items()
             ]
             for fut in futures:
                 await fut

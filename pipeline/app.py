@@ -8,6 +8,10 @@ from typing import Any
 import faust
 
 from pipeline.core import Processor
+from pipeline.decisions.live import DecisionsView
+from pipeline.decisions.signing import DecisionSigner, DecisionVerifier
+from pipeline.detect.rules import Detector
+from pipeline.detect.signals import SignalDeriver
 from pipeline.es.bulk import BulkWriter
 from pipeline.es.client import async_client
 from pipeline.metrics import Metrics
@@ -32,6 +36,11 @@ class Runtime:
     processor: Processor
     topics: Topics
     writer: BulkWriter
+    deriver: SignalDeriver
+    detector: Detector
+    signer: DecisionSigner
+    verifier: DecisionVerifier
+    decisions: DecisionsView | None = None
     metrics: Metrics = field(default_factory=Metrics)
 
 
@@ -81,7 +90,19 @@ def declare_topics(app: faust.App, settings: Settings) -> Topics:
     )
 
 
-def build_runtime(app: faust.App, settings: Settings, processor: Processor) -> Runtime:
+def build_runtime(
+    app: faust.App, settings: Settings, processor: Processor, decisions: DecisionsView | None = None
+) -> Runtime:
     topics = declare_topics(app, settings)
     writer = BulkWriter(async_client(settings.elasticsearch), settings.elasticsearch)
-    return Runtime(settings=settings, processor=processor, topics=topics, writer=writer)
+    return Runtime(
+        settings=settings,
+        processor=processor,
+        topics=topics,
+        writer=writer,
+        deriver=SignalDeriver(settings.detection),
+        detector=Detector(settings.detection, settings.decisions.issuer),
+        signer=DecisionSigner.from_settings(settings.decisions),
+        verifier=DecisionVerifier.from_settings(settings.decisions),
+        decisions=decisions,
+    )

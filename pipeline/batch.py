@@ -11,12 +11,14 @@ import orjson
 from pipeline.audit import audit_document, dumps
 from pipeline.auth.credentials import Classification
 from pipeline.core import Processor
+from pipeline.detect.signals import Signal, SignalDeriver, aggregate
 from pipeline.errors import EventParseError, InvalidEventError
 from pipeline.es.bulk import IndexAction
 from pipeline.es.indices import audit_index_for_day
 from pipeline.wire import dead_letter, decode_requests
 from schemas.deadletter import DeadLetter
 from schemas.request import RequestEvent
+from schemas.signal import SignalBatch
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class ClassifiedBatch:
     audit_lines: list[bytes] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     events: int = 0
+    signals: dict[str, SignalBatch] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -72,13 +75,18 @@ def judge_records(
     classes: Sequence[Classification],
     processor: Processor,
     now: datetime,
+    deriver: SignalDeriver | None = None,
 ) -> ClassifiedBatch:
-    """Classified events → audit lines. An event whose processing fails is dead-lettered."""
+    """Classified events → audit lines (and detection signals, per subject). An event whose
+    processing fails is dead-lettered."""
     out = ClassifiedBatch(dead=list(parsed.dead), events=len(parsed.events) + len(parsed.dead))
+    signals: list[Signal] = []
     for event, cls, (raw, rec, index) in zip(parsed.events, classes, parsed.origins, strict=True):
         try:
             e = processor.judge(event, cls)
             out.audit_lines.append(dumps(audit_document(event, cls, e.check, e.ruling, now)))
+            if deriver is not None:
+                signals.extend(deriver.signals(e))
         except Exception as err:
             out.dead.append(
                 dead_letter(
@@ -91,6 +99,8 @@ def judge_records(
                     reason=f"processing failed: {type(err).__name__}",
                 )
             )
+    if signals:
+        out.signals = aggregate(signals)
     return out
 
 

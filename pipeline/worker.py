@@ -8,9 +8,12 @@ import faust
 from elastic_transport import TransportError
 from elasticsearch import ApiError
 
-from agents import classify, index, maintenance
+from agents import classify, detect, index, maintenance
+from agents import decisions as decisions_agent
 from pipeline.app import build_runtime, create_app
 from pipeline.core import build_processor
+from pipeline.decisions.live import DecisionsView, LiveRevocations
+from pipeline.decisions.signing import DecisionSigner
 from pipeline.errors import ElasticsearchUnavailableError, KafkaUnavailableError
 from pipeline.es.client import sync_client
 from pipeline.es.indices import install_templates
@@ -49,18 +52,28 @@ def build_worker_app(settings: Settings) -> faust.App:
         raise KafkaUnavailableError(
             settings.kafka.bootstrap, f"credential registry not loaded: {status.last_error}"
         )
-    processor = build_processor(settings, fingerprint_secret(settings), registry=registry)
+    decisions = DecisionsView(settings).start()
+    if not decisions.wait_synced(REGISTRY_SYNC_S):
+        registry.stop()
+        decisions.stop()
+        raise KafkaUnavailableError(settings.kafka.bootstrap, "decisions not loaded in time")
+    processor = build_processor(
+        settings,
+        fingerprint_secret(settings),
+        registry=registry,
+        revocations=LiveRevocations(decisions),
+    )
     app = create_app(settings)
-    rt = build_runtime(app, settings, processor)
-    classify.register(app, rt)
-    index.register(app, rt)
-    maintenance.register(app, rt)
+    rt = build_runtime(app, settings, processor, decisions)
+    for agent in (classify, index, detect, decisions_agent, maintenance):
+        agent.register(app, rt)
     return app
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Blocks until the worker is stopped (SIGTERM/SIGINT)."""
-    fingerprint_secret(settings)  # fail before anything starts if the secret is missing
+    fingerprint_secret(settings)  # fail before anything starts if a secret is missing
+    DecisionSigner.from_settings(settings.decisions)
     prepare(settings)
     settings.worker.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_worker_app(settings)

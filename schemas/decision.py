@@ -35,6 +35,9 @@ class Decision(BaseModel):
     expires_at: AwareDatetime | None = None
     issuer: str = Field(max_length=256)
     offense: int = Field(default=1, ge=1, description="repeat count, for escalating durations")
+    observed_at: AwareDatetime | None = Field(
+        default=None, description="event time of the evidence (detections only)"
+    )
 
     @property
     def key(self) -> str:

@@ -14,9 +14,11 @@ from typing import Literal
 from pydantic import BaseModel
 
 from schemas.audit import AuditRecord
+from schemas.credential import CredentialEvent
 from schemas.deadletter import DeadLetter
 from schemas.decision import Decision
 from schemas.request import RequestEvent
+from schemas.signal import SignalBatch
 
 OUT = Path(__file__).parent / "json"
 CONTRACTS: dict[str, type[BaseModel]] = {
@@ -24,6 +26,8 @@ CONTRACTS: dict[str, type[BaseModel]] = {
     "audit-record": AuditRecord,
     "decision": Decision,
     "dead-letter": DeadLetter,
+    "credential-event": CredentialEvent,
+    "signal-batch": SignalBatch,
 }
 
 

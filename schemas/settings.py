@@ -233,6 +233,68 @@ def _check_schemes(names: list[str]) -> None:
             raise ValueError(f"unknown scheme {name!r} (known: {', '.join(sorted(known))})")
 
 
+class ThresholdRule(_Section):
+    """A count (or distinct count) of signals per subject within a sliding window."""
+
+    enabled: bool = True
+    threshold: Annotated[int, Field(ge=1)]
+    window_s: Annotated[float, Field(gt=0, le=7 * 86_400)]
+
+
+class DetectionSettings(_Section):
+    """What counts as a failed authentication, the detection rules, and their decisions."""
+
+    failure_statuses: list[int] = [401, 403]
+    failure_paths: list[str] = Field(
+        default=["/rest/*"], description="globs; failures elsewhere (UI pages) are ignored"
+    )
+    # Failed authentications per source IP.
+    brute_force: ThresholdRule = ThresholdRule(threshold=10, window_s=60)
+    slow_brute_force: ThresholdRule = ThresholdRule(threshold=60, window_s=3600)
+    # Distinct user names failing from one IP.
+    spray: ThresholdRule = ThresholdRule(threshold=6, window_s=600)
+    # Distinct IPs failing for one user name (stuffing one account from many places).
+    user_stuffing: ThresholdRule = ThresholdRule(threshold=8, window_s=600)
+    # Distinct IPs using one credential or token: a leaked credential.
+    leaked_credential: ThresholdRule = ThresholdRule(threshold=6, window_s=600)
+    # Uses of a revoked credential from one IP.
+    revoked_reuse: ThresholdRule = ThresholdRule(threshold=1, window_s=600)
+    # Uses of one credential with a scheme the policy blocks.
+    policy_block: ThresholdRule = ThresholdRule(threshold=1, window_s=600)
+    # Repeat offenders get longer decisions: the n-th offense lasts block_durations[n-1].
+    block_durations_s: list[Annotated[float, Field(gt=0)]] = [600, 3600, 86_400, 7 * 86_400]
+    offense_memory_s: Annotated[float, Field(gt=0)] = 7 * 86_400
+    # Never blocked, automatically or by hand.
+    allowlist_ips: list[IPvAnyNetwork] = []
+    allowlist_users: list[str] = []
+    # New (credential, IP) pairs a worker reports at most once per this many seconds.
+    signal_dedupe_s: Annotated[float, Field(ge=0)] = 60.0
+
+
+class DecisionSettings(_Section):
+    """Signing decisions (the worker, the CLI) and verifying them (every enforcement point)."""
+
+    issuer: str = "restguard"
+    signing_key_file: Path = Path("var/secrets/decisions-ed25519.pem")
+    # Public keys receivers accept (PEM). Empty: the public half of signing_key_file.
+    verify_key_files: list[Path] = []
+    max_clock_skew_s: Annotated[float, Field(ge=0)] = 300.0
+
+
+class EnforceSettings(_Section):
+    """`restguard enforce serve`: the HTTP decision point."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 29400
+    # When the decisions were never loaded (Kafka unreachable since start): allow or deny.
+    fail_mode: Literal["open", "closed"] = "open"
+    # Judge credentials inline with the policy (e.g. block Basic) besides the decisions.
+    inline_policy: bool = True
+    # Publish what it saw as request events (the gateway then needs no log shipper).
+    publish_events: bool = False
+    sse_keepalive_s: Annotated[float, Field(gt=0)] = 15.0
+
+
 class SecretSettings(_Section):
     """Where the secrets come from: a value (environment) or a file."""
 
@@ -309,5 +371,8 @@ class Settings(BaseSettings):
     secrets: SecretSettings = SecretSettings()
     validation: ValidationSettings = ValidationSettings()
     policy: PolicySettings = PolicySettings()
+    detection: DetectionSettings = DetectionSettings()
+    decisions: DecisionSettings = DecisionSettings()
+    enforce: EnforceSettings = EnforceSettings()
     worker: WorkerSettings = WorkerSettings()
     local: LocalServiceSettings = LocalServiceSettings()

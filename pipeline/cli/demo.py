@@ -14,6 +14,7 @@ from elasticsearch import Elasticsearch
 
 from pipeline.auth.fingerprint import Fingerprinter
 from pipeline.cli.common import note, print_table, settings_of
+from pipeline.cli.secrets import ensure_local_secrets
 from pipeline.cli.services import worker_process
 from pipeline.errors import RestguardError
 from pipeline.es.client import sync_client
@@ -25,7 +26,7 @@ from pipeline.kafka.producer import Producer
 from pipeline.kafka.registry import publish
 from pipeline.sample import ISSUERS, SampleTraffic, issuer_jwks
 from pipeline.services import local_services
-from pipeline.settings import ensure_secret_file, fingerprint_secret
+from pipeline.settings import fingerprint_secret
 from pipeline.worker import prepare
 from schemas.credential import CredentialEvent, CredentialKind
 from schemas.settings import Settings
@@ -50,10 +51,8 @@ from schemas.settings import Settings
 def command(ctx: click.Context, events: int, timeout: float) -> None:
     """Run the whole pipeline on a realistic sample of Jira/Confluence REST traffic."""
     settings = settings_of(ctx)
-    if settings.secrets.fingerprint_secret is None and ensure_secret_file(
-        settings.secrets.fingerprint_secret_file
-    ):
-        note(f"created a fingerprint secret in {settings.secrets.fingerprint_secret_file}")
+    for item in ensure_local_secrets(settings):
+        note(f"created {item}")
     for svc in local_services(settings.local):
         note(f"{svc.name}: {svc.start(note)}")
     prepare(settings)

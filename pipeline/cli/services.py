@@ -7,9 +7,9 @@ import sys
 import click
 
 from pipeline.cli.common import note, settings_of
+from pipeline.cli.secrets import ensure_local_secrets
 from pipeline.services import local_services
 from pipeline.services.process import ManagedProcess
-from pipeline.settings import ensure_secret_file
 
 
 def worker_process(home: object) -> ManagedProcess:
@@ -30,9 +30,8 @@ def command() -> None:
 def up(ctx: click.Context) -> None:
     """Start Kafka and Elasticsearch (fetched once into a cache) and wait until healthy."""
     settings = settings_of(ctx)
-    secret_file = settings.secrets.fingerprint_secret_file
-    if settings.secrets.fingerprint_secret is None and ensure_secret_file(secret_file):
-        note(f"created a fingerprint secret in {secret_file}")
+    for item in ensure_local_secrets(settings):
+        note(f"created {item}")
     for svc in local_services(settings.local):
         note(f"{svc.name}: {svc.start(note)}")
 

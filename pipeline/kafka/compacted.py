@@ -29,6 +29,16 @@ log = logging.getLogger(__name__)
 V = TypeVar("V")
 Decode = Callable[[bytes, bytes], V | None]  # key, value → state, or None to skip the record
 OnChange = Callable[[str, V | None], None]
+Merge = Callable[[V | None, V], V]  # held, arriving → to hold; raises to refuse the arriving one
+Clears = Callable[[V | None], bool]  # may a tombstone delete what is held?
+
+
+def _replace(old: object, new: V) -> V:
+    return new
+
+
+def _always(old: object) -> bool:
+    return True
 
 
 @dataclass(frozen=True)
@@ -56,10 +66,14 @@ class CompactedView(Mapping[str, V], Generic[V]):
         decode: Decode[V],
         on_change: OnChange[V] | None = None,
         poll_ms: int = 100,
+        merge: Merge[V] = _replace,
+        tombstone_clears: Clears[V] = _always,
     ) -> None:
         self.settings = settings
         self.topic = topic
         self._decode = decode
+        self._merge = merge
+        self._clears = tombstone_clears
         self._on_change = on_change
         self._poll_ms = poll_ms
         self._data: dict[str, V] = {}
@@ -205,19 +219,24 @@ class CompactedView(Mapping[str, V], Generic[V]):
             return
         key = key_bytes.decode("utf-8", "replace")
         target = self._fresh if self._rebuilding else self._data
+        live = not self._rebuilding and self._on_change is not None
+        held = target.get(key)
         if value is None:
-            existed = target.pop(key, None) is not None
-            if existed and not self._rebuilding and self._on_change is not None:
-                self._on_change(key, None)
-        else:
-            try:
-                decoded = self._decode(key_bytes, value)
-            except Exception:
-                decoded = None
-            if decoded is None:
-                self.rejected += 1
-                return
-            target[key] = decoded
-            if not self._rebuilding and self._on_change is not None:
-                self._on_change(key, decoded)
+            if held is not None and self._clears(held):
+                del target[key]
+                if live:
+                    self._on_change(key, None)  # type: ignore[misc]
+            self._last_update = time.time()
+            return
+        try:
+            decoded = self._decode(key_bytes, value)
+            kept = None if decoded is None else self._merge(held, decoded)
+        except Exception:
+            kept = None
+        if kept is None:
+            self.rejected += 1
+            return
+        target[key] = kept
+        if live and kept is not held:
+            self._on_change(key, kept)  # type: ignore[misc]
         self._last_update = time.time()

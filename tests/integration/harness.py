@@ -16,12 +16,16 @@ from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 
+from pipeline.decisions.signing import generate_signing_key
 from pipeline.es.client import sync_client
 from pipeline.es.query import AuditFilter, count_audit
 from schemas.settings import Settings
 from tests.conftest import TEST_SECRET
 
 REPO = Path(__file__).resolve().parents[2]
+# One decision signing key for the whole test session (enforcement points get its public half).
+SIGNING_KEY = Path(f"/tmp/restguard-tests/keys-{os.getpid()}/decisions.pem")
+generate_signing_key(SIGNING_KEY)
 
 
 def flatten(prefix: str, value: Any, out: dict[str, str]) -> None:
@@ -59,6 +63,7 @@ class Namespace:
                 "data_dir": f"/tmp/restguard-tests/{self.run}",
             },
             "secrets": {"fingerprint_secret": TEST_SECRET.decode()},
+            "decisions": {"signing_key_file": str(SIGNING_KEY)},
         }
         for section, values in self.extra.items():
             base.setdefault(section, {}).update(values)

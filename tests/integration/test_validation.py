@@ -219,7 +219,11 @@ def test_key_issue_use_revoke_with_two_workers(
     assert [r["key_id"] for r in records] == [key_id]
     assert key not in listed.stdout.decode()  # never a secret in the registry
 
-    before = [event(i, {"x-api-key": key}) | {"event_id": f"use-{i:04d}"} for i in range(400)]
+    # From two addresses only: from many, detection would (rightly) call the key leaked.
+    before = [
+        event(i, {"x-api-key": key}, ip=f"10.9.0.{i % 2 + 1}") | {"event_id": f"use-{i:04d}"}
+        for i in range(400)
+    ]
     send(ns, before, tmp_path / "before.jsonl")
     wait_for(lambda: audit_count(ns.settings()) >= 400, 90, "400 uses indexed")
     assert set(outcomes(ns, "use-").values()) == {("valid", "allow")}
@@ -227,7 +231,10 @@ def test_key_issue_use_revoke_with_two_workers(
     revoked = cli(ns, "keys", "revoke", key_id, "--reason", "leaked in a ticket")
     assert revoked.returncode == 0, revoked.stderr.decode()
     time.sleep(1.0)
-    after = [event(i, {"x-api-key": key}) | {"event_id": f"reuse-{i:04d}"} for i in range(400)]
+    after = [
+        event(i, {"x-api-key": key}, ip=f"10.9.0.{i % 2 + 1}") | {"event_id": f"reuse-{i:04d}"}
+        for i in range(400)
+    ]
     send(ns, after, tmp_path / "after.jsonl")
     wait_for(lambda: audit_count(ns.settings()) >= 800, 90, "400 reuses indexed")
     assert set(outcomes(ns, "reuse-").values()) == {("revoked", "block")}

@@ -23,6 +23,8 @@ def test_every_contract_is_exported() -> None:
         "audit-record.schema.json",
         "decision.schema.json",
         "dead-letter.schema.json",
+        "credential-event.schema.json",
+        "signal-batch.schema.json",
     }
     for text in files.values():
         assert "properties" in orjson.loads(text)

@@ -1,0 +1,1 @@
+"""Decisions: signed, expiring facts (block, revoke, lift) and the book that holds the live ones."""

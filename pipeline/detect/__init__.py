@@ -1,0 +1,1 @@
+"""Detection: signals derived from judged calls, sliding windows per subject, rules, decisions."""
