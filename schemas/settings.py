@@ -264,6 +264,8 @@ class DetectionSettings(_Section):
     # Repeat offenders get longer decisions: the n-th offense lasts block_durations[n-1].
     block_durations_s: list[Annotated[float, Field(gt=0)]] = [600, 3600, 86_400, 7 * 86_400]
     offense_memory_s: Annotated[float, Field(gt=0)] = 7 * 86_400
+    # A revoked (leaked) credential stays revoked this long: it must be replaced, not waited out.
+    revoke_duration_s: Annotated[float, Field(gt=0)] = 30 * 86_400
     # Never blocked, automatically or by hand.
     allowlist_ips: list[IPvAnyNetwork] = []
     allowlist_users: list[str] = []

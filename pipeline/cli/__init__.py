@@ -8,7 +8,19 @@ import sys
 import click
 
 from pipeline import __version__
-from pipeline.cli import audit, check, demo, ingest, keys, policy, secrets, services, worker
+from pipeline.cli import (
+    audit,
+    check,
+    decisions,
+    demo,
+    enforce,
+    ingest,
+    keys,
+    policy,
+    secrets,
+    services,
+    worker,
+)
 from pipeline.errors import ConfigError, RestguardError
 
 
@@ -30,9 +42,23 @@ def cli(ctx: click.Context, config: str | None, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not verbose:  # kafka-python reports routine reconnects and closes as errors
+        logging.getLogger("kafka").setLevel(logging.CRITICAL)
 
 
-for module in (services, worker, ingest, check, audit, keys, policy, demo, secrets):
+for module in (
+    services,
+    worker,
+    ingest,
+    check,
+    audit,
+    keys,
+    policy,
+    decisions,
+    enforce,
+    demo,
+    secrets,
+):
     cli.add_command(module.command)
 
 

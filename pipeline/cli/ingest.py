@@ -49,14 +49,30 @@ def open_input(path: str) -> tuple[BinaryIO, Path | None, int | None]:
     default=None,
     help="Name of the source for stable event ids (default: the file name).",
 )
+@click.option(
+    "--pack-size",
+    type=click.IntRange(1, 10_000),
+    default=None,
+    help="Events per Kafka record (default: kafka.pack_size for files, 1 for stdin, so a "
+    "tailed log is sent line by line).",
+)
 @click.pass_context
 def command(
-    ctx: click.Context, file: str, fmt: str, gateway: str | None, source: str | None
+    ctx: click.Context,
+    file: str,
+    fmt: str,
+    gateway: str | None,
+    source: str | None,
+    pack_size: int | None,
 ) -> None:
     """Read FILE (or stdin) and produce its request events to Kafka; bad lines are counted and
     dead-lettered with their line number, and never stop the run."""
     settings = settings_of(ctx)
     stream, path, size = open_input(file)
+    pack = pack_size or (1 if path is None else settings.kafka.pack_size)
+    settings = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"pack_size": pack})}
+    )
     ensure_topics(settings)
     bar = ProgressLine(size)
 

@@ -231,7 +231,11 @@ class Detector:
         state.offenses += 1
         state.last_offense = state.now
         durations = s.block_durations_s
-        duration = durations[min(state.offenses, len(durations)) - 1]
+        duration = (
+            s.revoke_duration_s
+            if rule.action is Action.REVOKE
+            else durations[min(state.offenses, len(durations)) - 1]
+        )
         state.until = state.now + duration
         for name in list(state.windows):  # evidence is spent on this decision
             if name in {r.name for r in RULES if kind in r.subjects}:

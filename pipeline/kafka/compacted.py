@@ -112,6 +112,13 @@ class CompactedView(Mapping[str, V], Generic[V]):
             self._thread.start()
         return self
 
+    def load(self, items: Mapping[str, V]) -> None:
+        """Serve a given state without Kafka (benchmarks, tests, an offline snapshot)."""
+        self._data = dict(items)
+        self._rebuilding = False
+        self._synced.set()
+        self._last_update = time.time()
+
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
 

@@ -25,9 +25,10 @@ ARTIFACTS = Path(os.environ.get("RESTGUARD_TEST_ARTIFACTS", "test-artifacts"))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
+    tests = Path(__file__).parents[1]
     for item in items:
-        if here in Path(str(item.fspath)).parents:
+        parents = Path(str(item.fspath)).parents
+        if tests / "integration" in parents or tests / "e2e" in parents:
             item.add_marker(pytest.mark.integration)
 
 

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from elasticsearch import ApiError
 from kafka import KafkaConsumer, TopicPartition
 
 from pipeline.decisions.signing import generate_signing_key
+from pipeline.errors import ElasticsearchUnavailableError
 from pipeline.es.client import sync_client
 from pipeline.es.query import AuditFilter, count_audit
 from schemas.settings import Settings
@@ -148,6 +150,7 @@ def wait_for(
 
 
 def audit_count(settings: Settings, f: AuditFilter | None = None) -> int:
+    """Audit records indexed so far (0 while a new daily index is still allocating)."""
     client = sync_client(settings.elasticsearch)
     try:
         client.indices.refresh(
@@ -156,6 +159,8 @@ def audit_count(settings: Settings, f: AuditFilter | None = None) -> int:
             allow_no_indices=True,
         )
         return count_audit(client, settings.elasticsearch, f or AuditFilter())
+    except (ElasticsearchUnavailableError, ApiError):
+        return 0
     finally:
         client.close()
 
