@@ -8,7 +8,6 @@ consumer group, so tests never see each other's data.
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,7 +16,6 @@ import pytest
 from pipeline.kafka.admin import ensure_topics
 from pipeline.services import LocalService, local_services
 from pipeline.settings import load_settings
-from pipeline.worker import prepare
 from schemas.settings import Settings
 from tests.integration.harness import Namespace, Worker
 
@@ -52,41 +50,9 @@ def local_settings() -> Iterator[Settings]:
 def namespace(local_settings: Settings) -> Iterator[Namespace]:
     """Fresh topics, index prefix and app id; created before the test, removed after."""
     ns = Namespace()
-    settings = ns.settings()
-    prepare(settings)
+    ns.create()
     yield ns
-    _cleanup(settings)
-
-
-def _cleanup(settings: Settings) -> None:
-    from kafka.errors import KafkaError
-
-    from pipeline.es.client import sync_client
-    from pipeline.kafka.admin import admin_client, topic_specs
-
-    client = sync_client(settings.elasticsearch)
-    try:
-        client.indices.delete(
-            index=f"{settings.elasticsearch.index_prefix}-*",
-            ignore_unavailable=True,
-            allow_no_indices=True,
-        )
-        for kind in ("audit", "decisions"):
-            client.options(ignore_status=404).indices.delete_index_template(
-                name=f"{settings.elasticsearch.index_prefix}-{kind}"
-            )
-    finally:
-        client.close()
-    admin = admin_client(settings.kafka.bootstrap)
-    try:
-        names = [s.name for s in topic_specs(settings)]
-        internal = [t for t in admin.list_topics() if t.startswith(settings.worker.app_id + "-")]
-        admin.delete_topics(names + internal)
-    except KafkaError:
-        pass
-    finally:
-        admin.close()
-    shutil.rmtree(settings.worker.data_dir, ignore_errors=True)
+    ns.remove()
 
 
 @pytest.fixture
