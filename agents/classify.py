@@ -23,7 +23,7 @@ def register(app: faust.App, rt: Runtime) -> Any:
 
     @app.agent(topics.requests, name="restguard.classify")
     async def classify(stream: Any) -> None:
-        async for events in stream.take_events(w.batch_size, within=w.batch_within_s):
+        async for events in stream.take_events(w.batch_records, within=w.batch_within_s):
             records = [
                 SourceRecord(e.value, e.message.topic, e.message.partition, e.message.offset)
                 for e in events

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
@@ -12,7 +11,7 @@ import orjson
 
 from pipeline.app import Runtime
 from pipeline.decisions.live import decision_document
-from pipeline.errors import BackpressureError, DecisionRejectedError
+from pipeline.errors import DecisionRejectedError
 from pipeline.es.bulk import IndexAction
 from pipeline.es.indices import decisions_index
 from pipeline.wire import dead_letter
@@ -52,13 +51,8 @@ def register(app: faust.App, rt: Runtime) -> Any:
                         orjson.dumps(decision_document(d)),
                     )
                 )
-            while actions:
-                try:
-                    await rt.writer.write(actions)
-                    break
-                except BackpressureError as err:
-                    log.warning("decisions not indexed yet (%s); retrying", err.detail)
-                    await asyncio.sleep(2.0)
+            if actions:
+                await rt.writer.write_all(actions)
             for letter in dead:
                 await (await topics.deadletter.send(value=letter.model_dump_json().encode()))
 

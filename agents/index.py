@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -10,7 +9,7 @@ import faust
 
 from pipeline.app import Runtime
 from pipeline.batch import SourceRecord, index_actions
-from pipeline.errors import BackpressureError, DocumentRejectedError
+from pipeline.errors import DocumentRejectedError
 from pipeline.wire import dead_letter
 
 log = logging.getLogger(__name__)
@@ -22,28 +21,15 @@ def register(app: faust.App, rt: Runtime) -> Any:
 
     @app.agent(topics.audit, name="restguard.index")
     async def index(stream: Any) -> None:
-        async for events in stream.take_events(w.batch_size, within=w.batch_within_s):
+        async for events in stream.take_events(w.batch_records, within=w.batch_within_s):
             records = [
                 SourceRecord(e.value, e.message.topic, e.message.partition, e.message.offset)
                 for e in events
             ]
             batch = index_actions(records, es.index_prefix)
             dead = list(batch.dead)
-            pause = 1.0
-            while True:
-                try:
-                    outcome = await rt.writer.write(batch.actions)
-                    break
-                except BackpressureError as err:
-                    # Never ack what Elasticsearch has not acknowledged: wait and try again.
-                    log.warning(
-                        "Elasticsearch not accepting writes (%s); retrying in %.0fs",
-                        err.detail,
-                        pause,
-                    )
-                    rt.metrics.inc("bulk_backpressure")
-                    await asyncio.sleep(pause)
-                    pause = min(pause * 2, es.bulk_max_backoff_s)
+            # Acked (by moving on) only once Elasticsearch acknowledged every document.
+            outcome = await rt.writer.write_all(batch.actions)
             for action, reason in outcome.rejected:
                 dead.append(
                     dead_letter(

@@ -65,7 +65,7 @@ def create_app(settings: Settings) -> faust.App:
         producer_max_request_size=8 * 1024 * 1024,
         producer_acks=-1,
         consumer_max_fetch_size=8 * 1024 * 1024,
-        stream_buffer_maxsize=max(4096, w.batch_size * 2),
+        stream_buffer_maxsize=max(1024, w.batch_records * 4),
         web_enabled=w.web_enabled,
         web_port=w.web_port,
         web_host="127.0.0.1",

@@ -36,8 +36,8 @@ def event_outcome(status: int, check: Check, ruling: Ruling) -> EventOutcome:
 def credential_doc(c: Credential) -> dict[str, Any]:
     """The storable view of a credential: never its secret."""
     return {
-        "scheme": c.scheme.value,
-        "location": c.location.value,
+        "scheme": c.scheme,  # orjson writes an enum as its value: no .value lookups per event
+        "location": c.location,
         "name": c.name,
         "fingerprint": c.fingerprint,
         "principal": c.principal,
@@ -59,7 +59,7 @@ def audit_document(
             "kind": "event",
             "category": _CATEGORY,
             "type": ("access",),
-            "outcome": event_outcome(event.status, check, ruling).value,
+            "outcome": event_outcome(event.status, check, ruling),
             "dataset": "restguard.audit",
             "ingested": ingested,
         },
@@ -73,13 +73,13 @@ def audit_document(
         "user_agent": {"original": event.user_agent},
         "observer": {"name": event.gateway},
         "restguard": {
-            "scheme": cls.scheme.value,
+            "scheme": cls.scheme,
             "credentials": [credential_doc(c) for c in cls.credentials],
             "principal": principal,
             "fingerprint": cls.fingerprint,
             "token_id": cls.token_id,
-            "validation": {"outcome": check.outcome.value, "reason": check.reason},
-            "verdict": ruling.verdict.value,
+            "validation": {"outcome": check.outcome, "reason": check.reason},
+            "verdict": ruling.verdict,
             "rule": ruling.rule,
             "credentials_in_url": cls.credentials_in_url,
             "latency_ms": event.latency_ms,

@@ -136,11 +136,38 @@ class IndexBatch:
     dead: list[DeadLetter] = field(default_factory=list)
 
 
+_TS = b'{"@timestamp":"'
+_ID = b'","event":{"id":"'
+_ID_CHARS = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-")
+
+
+def _id_and_day(line: bytes) -> tuple[str, str] | None:
+    """Our own audit lines start `{"@timestamp":"<UTC time>","event":{"id":"<id>"`: read both
+    without parsing the whole document (ES parses it anyway). None if the shape differs."""
+    if not line.startswith(_TS):
+        return None
+    end = line.find(b'"', len(_TS))
+    if end < len(_TS) + 10 or not line.startswith(_ID, end):
+        return None
+    start = end + len(_ID)
+    stop = line.find(b'"', start)
+    event_id = line[start:stop]
+    if stop <= start or stop - start > 128 or not _ID_CHARS.issuperset(event_id):
+        return None
+    return event_id.decode(), line[len(_TS) : len(_TS) + 10].decode()
+
+
 def index_actions(records: Sequence[SourceRecord], prefix: str) -> IndexBatch:
     """Audit lines → bulk index actions (`_id` = event.id, daily index by @timestamp)."""
     out = IndexBatch()
     for rec in records:
         for index, line in enumerate(x for x in rec.value.split(b"\n") if x.strip()):
+            fast = _id_and_day(line)
+            if fast is not None:
+                out.actions.append(
+                    IndexAction(audit_index_for_day(prefix, fast[1]), *fast[:1], line)
+                )
+                continue
             try:
                 doc = orjson.loads(line)
                 event_id = doc["event"]["id"]

@@ -4,8 +4,8 @@ and the enforcement points; the only I/O is `prefetch` (issuer keys, token intro
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from pipeline.audit import AuditDoc, audit_document
 from pipeline.auth.bearer import JwtVerifier
@@ -24,8 +24,9 @@ from schemas.request import RequestEvent
 from schemas.settings import Settings
 
 
-@dataclass(frozen=True, slots=True)
-class Evaluated:
+class Evaluated(NamedTuple):
+    """One judged call (a tuple: one is built per call)."""
+
     event: RequestEvent
     cls: Classification
     check: Check

@@ -20,6 +20,7 @@ from pipeline.es.indices import install_templates
 from pipeline.kafka.admin import ensure_topics
 from pipeline.kafka.registry import credential_view
 from pipeline.settings import fingerprint_secret
+from pipeline.tuning import tune_gc
 from schemas.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -77,5 +78,6 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     prepare(settings)
     settings.worker.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_worker_app(settings)
+    tune_gc()
     worker = faust.Worker(app, loglevel=loglevel, quiet=True, redirect_stdouts=False)
     worker.execute_from_commandline()

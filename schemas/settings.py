@@ -62,6 +62,11 @@ class ElasticsearchSettings(_Section):
     index_prefix: str = "restguard"
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     bulk_max_docs: Annotated[int, Field(ge=1)] = 5000
+    bulk_max_bytes: Annotated[int, Field(ge=1024)] = 10 * 1024 * 1024
+    # Bulk requests in flight at once: one keeps a single Elasticsearch core busy at most.
+    bulk_concurrency: Annotated[int, Field(ge=1, le=16)] = 2
+    # Shards per daily index: more than one lets a node index on several cores.
+    shards: Annotated[int, Field(ge=1, le=64)] = 2
     bulk_max_retries: Annotated[int, Field(ge=0)] = 5
     bulk_max_backoff_s: Annotated[float, Field(gt=0)] = 30.0
     retention_days: Annotated[int, Field(ge=1)] = 90
@@ -309,7 +314,9 @@ class WorkerSettings(_Section):
 
     app_id: str = "restguard"
     # Events handled together: classification, one send per pack, one bulk per batch.
-    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 2000
+    # Kafka records taken together: a record may be one event or a pack of them (ingest packs
+    # kafka.pack_size), so 50 records are 50 to 10,000 events.
+    batch_records: Annotated[int, Field(ge=1, le=10_000)] = 50
     batch_within_s: Annotated[float, Field(gt=0)] = 0.25
     data_dir: Path = Path("var/worker")
     web_port: Annotated[int, Field(ge=0, le=65535)] = 6066

@@ -38,6 +38,13 @@ class Verified:
     nbf: float | None
     token_id: str | None
     subject_id: str | None
+    leeway: float
+    valid: Check  # the answer while its times hold, built once
+
+
+def _valid_check(principal: str | None, exp: float | None, scopes: frozenset[str]) -> Check:
+    expires = datetime.fromtimestamp(exp, UTC) if exp is not None else None
+    return Check(Outcome.VALID, "signature and claims verified", principal, expires, scopes)
 
 
 def token_scopes(claims: dict[str, Any], names: list[str]) -> frozenset[str]:
@@ -87,8 +94,7 @@ class JwtVerifier:
                     self._cache.popitem(last=False)
         else:
             self._cache.move_to_end(token)
-        config = self.store.config(verified.issuer)
-        leeway = config.leeway_s if config else 0.0
+        leeway = verified.leeway
         now = at.timestamp()
         if verified.exp is not None and now > verified.exp + leeway:
             when = datetime.fromtimestamp(verified.exp, UTC).isoformat()
@@ -96,17 +102,7 @@ class JwtVerifier:
         if verified.nbf is not None and now + leeway < verified.nbf:
             when = datetime.fromtimestamp(verified.nbf, UTC).isoformat()
             return Check(Outcome.NOT_YET_VALID, f"token not valid before {when}"), verified
-        expires = datetime.fromtimestamp(verified.exp, UTC) if verified.exp is not None else None
-        return (
-            Check(
-                Outcome.VALID,
-                "signature and claims verified",
-                verified.principal,
-                expires,
-                verified.scopes,
-            ),
-            verified,
-        )
+        return verified.valid, verified
 
     def _verify(self, cred: Credential) -> Verified | Check:
         header, claims = cred.header or {}, cred.claims or {}
@@ -153,14 +149,19 @@ class JwtVerifier:
             return Check(Outcome.MALFORMED, f"token rejected: {type(err).__name__}")
         user = decoded.get(config.user_claim)
         jti, sub = decoded.get("jti"), decoded.get("sub")
+        principal = user[:256] if isinstance(user, str) else cred.principal
+        scopes = token_scopes(decoded, config.scope_claims)
+        exp = _number(decoded.get("exp"))
         return Verified(
             issuer=config.issuer,
-            principal=user[:256] if isinstance(user, str) else cred.principal,
-            scopes=token_scopes(decoded, config.scope_claims),
-            exp=_number(decoded.get("exp")),
+            principal=principal,
+            scopes=scopes,
+            exp=exp,
             nbf=_number(decoded.get("nbf")),
             token_id=f"{config.issuer}#{jti}" if isinstance(jti, str) else None,
             subject_id=f"{config.issuer}#{sub}" if isinstance(sub, str) else None,
+            leeway=config.leeway_s,
+            valid=_valid_check(principal, exp, scopes),
         )
 
     def _key(self, config: IssuerSettings, header: dict[str, Any], alg: str) -> PyJWK | Check:

@@ -44,6 +44,7 @@ class Classifier:
         self._ctx = TokenContext(fingerprint, settings.max_token_bytes)
         self._fingerprint = fingerprint
         self._api_key_headers = tuple(settings.api_key_headers)
+        self._api_key_set = frozenset(self._api_key_headers)
         self._api_key_params = frozenset(p.lower() for p in settings.api_key_params)
         self._cookies = {c.lower(): c for c in settings.session_cookies}
         self._max_header = settings.max_header_bytes
@@ -52,51 +53,63 @@ class Classifier:
         ctx = self._ctx
         self._authorization = lru_cache(maxsize=_CACHE)(lambda v: parse_authorization(v, ctx))
         self._cookie_header = lru_cache(maxsize=_CACHE)(lambda v: tuple(self._cookies_in(v)))
+        self._header_token = lru_cache(maxsize=_CACHE)(self._parse_header_token)
 
     def classify(self, event: RequestEvent) -> Classification:
         headers = event.headers
-        found: list[tuple[int, Credential]] = []
+        found: list[Credential] = []
+        primary: Credential | None = None  # the first found is the primary: sources are
+        # visited in precedence order
 
         auth = headers.get("authorization")
         if auth is not None:
-            found.append((0, self._authorization(auth)))
+            primary = self._authorization(auth)
+            found.append(primary)
         elif GATEWAY_SCHEME_HEADER in headers:
             scheme = _GATEWAY_SCHEMES.get(headers[GATEWAY_SCHEME_HEADER].lower())
             if scheme is not None:
-                cred = Credential(scheme, Location.GATEWAY, "gateway", principal=event.username)
-                found.append((1, cred))
+                primary = Credential(scheme, Location.GATEWAY, "gateway", principal=event.username)
+                found.append(primary)
 
-        for name in self._api_key_headers:
-            value = headers.get(name)
-            if value is not None:
-                found.append((2, self._header_token(name, value)))
+        if not self._api_key_set.isdisjoint(headers):  # one C-level pass in the common case
+            for name in self._api_key_headers:
+                value = headers.get(name)
+                if value is not None:
+                    found.append(self._header_token(name, value))
 
-        redacted = event.query
+        query = event.query
+        redacted = query
         in_url = False
-        if event.query and "=" in event.query:
-            pairs = parse_query(event.query)
-            for cred in query_credentials(pairs, self._api_key_params, self._ctx):
-                found.append((3, cred))
+        if query and "=" in query:
+            pairs = parse_query(query)
+            from_url = query_credentials(pairs, self._api_key_params, self._ctx)
+            if from_url:
+                found.extend(from_url)
                 in_url = True
             redacted, _ = redact_query(pairs, self._api_key_params)
 
         cookie = headers.get("cookie")
         if cookie:
-            found.extend((4, c) for c in self._cookie_header(cookie))
+            found.extend(self._cookie_header(cookie))
 
-        primary = min(found, key=lambda item: item[0])[1] if found else None
-        principal = self._principal(primary, event)
-        return Classification(
-            scheme=primary.scheme if primary else Scheme.ANONYMOUS,
-            credentials=tuple(c for _, c in found),
-            primary=primary,
-            principal=principal,
-            client_ip=self.client_ip(event),
-            redacted_query=redacted,
-            credentials_in_url=in_url,
+        if primary is None and found:
+            primary = found[0]
+        username = event.username
+        if username and username != "-":
+            principal: str | None = username
+        else:
+            principal = primary.principal if primary is not None else None
+        return Classification(  # positional: the cheapest way to build a tuple
+            primary.scheme if primary is not None else Scheme.ANONYMOUS,
+            tuple(found),
+            primary,
+            principal,
+            self.client_ip(event) if self._proxies else event.client_ip,
+            redacted,
+            in_url,
         )
 
-    def _header_token(self, name: str, value: str) -> Credential:
+    def _parse_header_token(self, name: str, value: str) -> Credential:
         if len(value) > self._max_header:
             return malformed(Location.HEADER, name, f"header over {self._max_header} bytes")
         return token_credential(
@@ -123,14 +136,6 @@ class Classifier:
                 secret=material,
                 fingerprint=self._fingerprint(material),
             )
-
-    @staticmethod
-    def _principal(primary: Credential | None, event: RequestEvent) -> str | None:
-        """The caller's name: what the gateway knows (e.g. Jira's log), else what the credential
-        says without a secret (Basic user, JWT sub, OAuth 1.0 consumer key)."""
-        if event.username and event.username != "-":
-            return event.username
-        return primary.principal if primary else None
 
     def client_ip(self, event: RequestEvent) -> str:
         """The caller's address: X-Forwarded-For is believed only from a trusted proxy, walking

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.audit import CredentialSeen
 from schemas.vocabulary import Location, Scheme
@@ -45,9 +45,9 @@ class Credential:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Classification:
-    """Every credential in a request, the primary one, and what can be read without a secret."""
+class Classification(NamedTuple):
+    """Every credential in a request, the primary one, and what can be read without a secret.
+    (A tuple: one is built per call, and a frozen dataclass costs ~5x as much to build.)"""
 
     scheme: Scheme
     credentials: tuple[Credential, ...]

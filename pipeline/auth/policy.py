@@ -95,27 +95,55 @@ def _matches(exc: PolicyException, f: Facts) -> bool:
 
 
 class PolicyEngine:
+    """Rulings are immutable: every possible one is built once, so judging a call allocates
+    nothing but, when exceptions exist, its Facts."""
+
     def __init__(self, settings: PolicySettings) -> None:
         self.settings = settings
+        s = settings
+        self._restricted = Ruling(Verdict.BLOCK, "key-restriction")
+        self._invalid = Ruling(Verdict(s.invalid_credentials), "invalid-credential")
+        self._default = Ruling(Verdict(s.default), "default")
+        self._schemes = {
+            name: Ruling(Verdict(v), f"scheme:{name}") for name, v in s.schemes.items()
+        }
+        self._exceptions = [
+            (e, Ruling(Verdict(e.verdict), f"exception:{e.name}")) for e in s.exceptions
+        ]
+        self._in_url = Ruling(Verdict(s.credentials_in_url), "credentials-in-url")
 
     def rule(self, event: RequestEvent, cls: Classification, check: Check) -> Ruling:
-        return self.judge(Facts.of(event, cls, check))
+        if self._exceptions:
+            return self.judge(Facts.of(event, cls, check))
+        return self._decide(
+            cls.scheme, check.outcome, check.restriction, cls.credentials_in_url, None
+        )
 
     def judge(self, f: Facts) -> Ruling:
-        s = self.settings
-        if f.restriction is not None:
-            ruling = Ruling(Verdict.BLOCK, "key-restriction")
-        elif f.outcome not in _JUDGED:
-            ruling = Ruling(Verdict(s.invalid_credentials), "invalid-credential")
+        return self._decide(f.scheme, f.outcome, f.restriction, f.credentials_in_url, f)
+
+    def _decide(
+        self,
+        scheme: str,
+        outcome: Outcome,
+        restriction: str | None,
+        in_url: bool,
+        facts: Facts | None,
+    ) -> Ruling:
+        if restriction is not None:
+            ruling = self._restricted
+        elif outcome not in _JUDGED:
+            ruling = self._invalid
         else:
-            exc = next((e for e in s.exceptions if _matches(e, f)), None)
-            if exc is not None:
-                ruling = Ruling(Verdict(exc.verdict), f"exception:{exc.name}")
-            elif f.scheme in s.schemes:
-                ruling = Ruling(Verdict(s.schemes[f.scheme]), f"scheme:{f.scheme}")
-            else:
-                ruling = Ruling(Verdict(s.default), "default")
-        url = Verdict(s.credentials_in_url)
-        if f.credentials_in_url and _SEVERITY[url] > _SEVERITY[ruling.verdict]:
-            return Ruling(url, "credentials-in-url")
+            ruling = self._default
+            matched = False
+            if facts is not None:
+                for exc, exc_ruling in self._exceptions:
+                    if _matches(exc, facts):
+                        ruling, matched = exc_ruling, True
+                        break
+            if not matched:
+                ruling = self._schemes.get(scheme, self._default)
+        if in_url and _SEVERITY[self._in_url.verdict] > _SEVERITY[ruling.verdict]:
+            return self._in_url
         return ruling

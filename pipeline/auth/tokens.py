@@ -22,6 +22,7 @@ RESTGUARD_KEY = re.compile(r"^rgk_([a-z0-9]{8,32})_([A-Za-z0-9_-]{20,128})$")
 _PAT_SHAPE = re.compile(r"^[A-Za-z0-9+/]{40,64}={0,2}$")
 _PAT_DECODED = re.compile(rb"^\d{6,20}:")
 _B64URL = re.compile(r"^[A-Za-z0-9_-]*$")
+_WHITESPACE = re.compile(r"\s")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +92,7 @@ def token_credential(
         return malformed(
             location, name, f"token of {len(token)} bytes is over the {ctx.max_token_bytes} limit"
         )
-    if any(c.isspace() for c in token):
+    if _WHITESPACE.search(token):
         return malformed(location, name, "token contains whitespace")
     match = RESTGUARD_KEY.match(token)
     if match:

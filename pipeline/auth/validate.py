@@ -42,10 +42,22 @@ class Validator(Protocol):
     def check(self, event: RequestEvent, cls: Classification) -> Check: ...
 
 
+_NO_CREDENTIAL = Check(Outcome.NOT_VALIDATED, "no credential")
+_UNJUDGED = {
+    scheme: Check(
+        Outcome.NOT_VALIDATED,
+        f"{scheme.value} cannot be checked offline"
+        if scheme in OFFLINE_UNCHECKABLE
+        else f"no validator for {scheme.value}",
+    )
+    for scheme in Scheme
+}
+
+
 def baseline_check(primary: Credential | None) -> Check | None:
     """The outcome that needs no validator at all, or None when a validator must decide."""
     if primary is None:
-        return Check(Outcome.NOT_VALIDATED, "no credential")
+        return _NO_CREDENTIAL
     if primary.scheme is Scheme.MALFORMED:
         return Check(Outcome.MALFORMED, primary.problem or "malformed credential")
     if primary.location is Location.GATEWAY:
@@ -76,7 +88,10 @@ class CredentialValidator:
         self.introspector = introspector
         self.scopes = scope_rules or ScopeRules([])
         self.revocations: Revocations = revocations or NoRevocations()
+        # No revocation source at all: skip building subject keys for every call.
+        self._revocations_live = not isinstance(self.revocations, NoRevocations)
         self.require_registered_pats = require_registered_pats
+        self._valid_keys: dict[str, tuple[CredentialEvent, Check]] = {}
         self.judges: dict[Scheme, Judge] = {
             Scheme.BEARER_JWT: self._jwt,
             Scheme.API_KEY: self._api_key,
@@ -113,20 +128,18 @@ class CredentialValidator:
 
     def check(self, event: RequestEvent, cls: Classification) -> Check:
         primary = cls.primary
+        if primary is None:
+            return _NO_CREDENTIAL
         base = baseline_check(primary)
-        if base is not None or primary is None:
-            return base or Check(Outcome.NOT_VALIDATED, "no credential")
-        revoked = self._revoked(primary)
-        if revoked is not None:
-            return revoked
+        if base is not None:
+            return base
+        if self._revocations_live:
+            revoked = self._revoked(primary)
+            if revoked is not None:
+                return revoked
         judge = self.judges.get(primary.scheme)
         if judge is None:
-            reason = (
-                f"{primary.scheme.value} cannot be checked offline"
-                if primary.scheme in OFFLINE_UNCHECKABLE
-                else f"no validator for {primary.scheme.value}"
-            )
-            return Check(Outcome.NOT_VALIDATED, reason)
+            return _UNJUDGED[primary.scheme]
         check = judge(event, primary)
         if check.outcome is Outcome.VALID:
             missing = self.scopes.missing(event.method, event.path, check.scopes)
@@ -165,7 +178,19 @@ class CredentialValidator:
         return check
 
     def _registered(self, event: RequestEvent, cred: Credential) -> Check:
+        record = self.registry.get(cred.fingerprint or "")
+        cached = self._valid_keys.get(cred.fingerprint or "")
+        if (
+            cached is not None
+            and cached[0] is record
+            and not record.ip_ranges
+            and not record.paths
+            and (record.expires_at is None or event.timestamp < record.expires_at)
+        ):
+            return cached[1]  # the same active, unrestricted record as last time
         result = check_registered(cred, self.registry, event.timestamp, event.client_ip, event.path)
+        if record is not None and result.check.outcome is Outcome.VALID and cred.fingerprint:
+            self._valid_keys[cred.fingerprint] = (record, result.check)
         check = result.check
         if result.restriction is not None:
             return Check(

@@ -61,7 +61,57 @@ class BulkWriter:
         self.client = client
         self.max_retries = settings.bulk_max_retries
         self.max_backoff = settings.bulk_max_backoff_s
+        self.max_docs = settings.bulk_max_docs
+        self.max_bytes = settings.bulk_max_bytes
+        self.concurrency = settings.bulk_concurrency
+        self.concurrency = settings.bulk_concurrency
         self._sleep = sleep
+        self.backpressure_waits = 0
+
+    def chunks(self, actions: Sequence[IndexAction]) -> list[list[IndexAction]]:
+        """Bulk requests bounded by document count and body size."""
+        out: list[list[IndexAction]] = []
+        current: list[IndexAction] = []
+        size = 0
+        for a in actions:
+            cost = len(a.source) + len(a.index) + len(a.id) + 40
+            if current and (len(current) >= self.max_docs or size + cost > self.max_bytes):
+                out.append(current)
+                current, size = [], 0
+            current.append(a)
+            size += cost
+        if current:
+            out.append(current)
+        return out
+
+    async def write_all(self, actions: Sequence[IndexAction]) -> BulkOutcome:
+        """Index everything, in bounded bulks, never giving up: when Elasticsearch keeps
+        failing, wait (capped exponential backoff) and try again, so nothing unacknowledged is
+        ever passed on. Documents refused for good come back in `rejected`."""
+        total = BulkOutcome()
+        gate = asyncio.Semaphore(self.concurrency)
+
+        async def one(chunk: list[IndexAction]) -> BulkOutcome:
+            async with gate:
+                pause = 1.0
+                while True:
+                    try:
+                        return await self.write(chunk)
+                    except BackpressureError as err:
+                        self.backpressure_waits += 1
+                        log.warning(
+                            "Elasticsearch not accepting writes (%s); retrying in %.0fs",
+                            err.detail,
+                            pause,
+                        )
+                        await self._sleep(pause)
+                        pause = min(pause * 2, self.max_backoff)
+
+        for outcome in await asyncio.gather(*(one(c) for c in self.chunks(actions))):
+            total.indexed += outcome.indexed
+            total.rejected += outcome.rejected
+            total.attempts += outcome.attempts
+        return total
 
     def backoff(self, attempt: int) -> float:
         return float(min(self.max_backoff, 0.25 * (2**attempt)))
@@ -88,6 +138,18 @@ class BulkWriter:
                 log.warning("bulk attempt %d failed: %s", attempt + 1, last_error)
                 continue
             except ApiError as err:
+                if err.status_code == 413 and len(pending) > 1:
+                    # Too large a request: split it (a half at a time) and go on.
+                    half = len(pending) // 2
+                    first = await self.write(pending[:half])
+                    second = await self.write(pending[half:])
+                    outcome.indexed += first.indexed + second.indexed
+                    outcome.rejected += first.rejected + second.rejected
+                    outcome.attempts += first.attempts + second.attempts
+                    return outcome
+                if err.status_code == 413:
+                    outcome.rejected.append((pending[0], "HTTP 413 document too large"))
+                    return outcome
                 if err.status_code in _RETRY_STATUS or err.status_code >= 500:
                     last_error = f"HTTP {err.status_code}: {err.message}"
                     log.warning("bulk attempt %d failed: %s", attempt + 1, last_error)
