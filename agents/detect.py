@@ -1,5 +1,9 @@
 """signals → decisions: sliding windows per subject in a Faust table (recovered from its
-changelog after a crash), the rules, and signed decisions on the decisions topic."""
+changelog after a crash), the rules, and signed decisions on the decisions topic.
+
+Signals are taken in batches and each subject's state is read and written once per batch.
+A table write needs the event it belongs to (the table is partitioned like the signals topic):
+the stream's current event is set to the last event of each subject before writing."""
 
 from __future__ import annotations
 
@@ -11,9 +15,10 @@ from pydantic import ValidationError
 
 from pipeline.app import Runtime
 from pipeline.detect.rules import SubjectState
-from schemas.signal import SignalBatch
+from schemas.signal import Observation, SignalBatch
 
 log = logging.getLogger(__name__)
+BATCH = 500
 
 
 def register(app: faust.App, rt: Runtime) -> Any:
@@ -28,24 +33,35 @@ def register(app: faust.App, rt: Runtime) -> Any:
 
     @app.agent(topics.signals, name="restguard.detect")
     async def detect(stream: Any) -> None:
-        async for event in stream.events():
-            if event.key is None:
-                continue
-            key = event.key.decode("utf-8", "replace")
-            try:
-                batch = SignalBatch.model_validate_json(event.value)
-            except ValidationError:
-                rt.metrics.inc("signals_invalid")
-                continue
-            state = SubjectState.loads(table.get(event.key))
-            decisions = rt.detector.observe(key, batch, state)
-            table[event.key] = state.dumps()
-            for decision in decisions:
-                fut = await topics.decisions.send(
-                    key=decision.key.encode(), value=rt.signer.sign(decision)
+        async for events in stream.take_events(BATCH, within=rt.settings.worker.batch_within_s):
+            grouped: dict[bytes, tuple[Any, list[Observation]]] = {}
+            for event in events:
+                if event.key is None:
+                    continue
+                try:
+                    batch = SignalBatch.model_validate_json(event.value)
+                except ValidationError:
+                    rt.metrics.inc("signals_invalid")
+                    continue
+                _, observations = grouped.get(event.key, (event, []))
+                observations.extend(batch.observations)
+                grouped[event.key] = (event, observations)
+            decisions = []
+            for key, (event, observations) in grouped.items():
+                state = SubjectState.loads(table.get(key))
+                decisions += rt.detector.observe(
+                    key.decode("utf-8", "replace"), SignalBatch(observations=observations), state
                 )
-                await fut
-                rt.metrics.inc("decisions_issued")
+                stream._set_current_event(event)  # the table write goes to this partition
+                table[key] = state.dumps()
+            stream._set_current_event(None)
+            futures = []
+            for decision in decisions:
+                futures.append(
+                    await topics.decisions.send(
+                        key=decision.key.encode(), value=rt.signer.sign(decision)
+                    )
+                )
                 log.warning(
                     "decision %s: %s %s (%s: %s)",
                     decision.id,
@@ -54,5 +70,8 @@ def register(app: faust.App, rt: Runtime) -> Any:
                     decision.rule,
                     decision.reason,
                 )
+            for fut in futures:
+                await fut
+            rt.metrics.inc("decisions_issued", len(decisions))
 
     return detect

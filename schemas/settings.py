@@ -246,6 +246,16 @@ class ThresholdRule(_Section):
     window_s: Annotated[float, Field(gt=0, le=7 * 86_400)]
 
 
+class CampaignRule(_Section):
+    """A distributed attack: `threshold` distinct addresses failing logins within the window
+    make a campaign; every address among them with `per_ip` failures is blocked."""
+
+    enabled: bool = True
+    threshold: Annotated[int, Field(ge=2)] = 25
+    window_s: Annotated[float, Field(gt=0, le=86_400)] = 1200
+    per_ip: Annotated[int, Field(ge=1)] = 3
+
+
 class DetectionSettings(_Section):
     """What counts as a failed authentication, the detection rules, and their decisions."""
 
@@ -253,9 +263,19 @@ class DetectionSettings(_Section):
     failure_paths: list[str] = Field(
         default=["/rest/*"], description="globs; failures elsewhere (UI pages) are ignored"
     )
+    # Login endpoints: a failure there is a guess, not a stale client retrying its request.
+    login_paths: list[str] = [
+        "/rest/auth/1/session",
+        "/login.jsp",
+        "/dologin.action",
+        "/rest/gadget/1.0/login",
+    ]
     # Failed authentications per source IP.
     brute_force: ThresholdRule = ThresholdRule(threshold=10, window_s=60)
+    # Failed logins per source IP over a long window (guessing slower than brute_force sees).
     slow_brute_force: ThresholdRule = ThresholdRule(threshold=60, window_s=3600)
+    # Many addresses failing logins at once: each that failed per_ip times is blocked.
+    distributed_spray: CampaignRule = CampaignRule()
     # Distinct user names failing from one IP.
     spray: ThresholdRule = ThresholdRule(threshold=6, window_s=600)
     # Distinct IPs failing for one user name (stuffing one account from many places).
@@ -274,8 +294,9 @@ class DetectionSettings(_Section):
     # Never blocked, automatically or by hand.
     allowlist_ips: list[IPvAnyNetwork] = []
     allowlist_users: list[str] = []
-    # New (credential, IP) pairs a worker reports at most once per this many seconds.
-    signal_dedupe_s: Annotated[float, Field(ge=0)] = 60.0
+    # A (credential, IP) pair is reported to detection at most once per this many seconds of
+    # event time: half the leaked_credential window keeps every live pair counted.
+    signal_dedupe_s: Annotated[float, Field(ge=0)] = 300.0
 
 
 class DecisionSettings(_Section):
@@ -317,7 +338,9 @@ class WorkerSettings(_Section):
     # Kafka records taken together: a record may be one event or a pack of them (ingest packs
     # kafka.pack_size), so 50 records are 50 to 10,000 events.
     batch_records: Annotated[int, Field(ge=1, le=10_000)] = 50
-    batch_within_s: Annotated[float, Field(gt=0)] = 0.25
+    # How long a batch waits to fill: under load batches fill at once; when idle this bounds the
+    # latency an event adds on its way to a decision.
+    batch_within_s: Annotated[float, Field(gt=0)] = 0.05
     data_dir: Path = Path("var/worker")
     web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
     web_enabled: bool = False

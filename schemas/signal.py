@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 class SignalKind(StrEnum):
     FAILURE = "failure"  # a failed authentication from an IP (key ip:…)
+    LOGIN_FAILURE = "login-failure"  # a failed login (key ip:…, and endpoint:login with the IP)
     USER_FAILURE = "user-failure"  # a failed authentication for a user name (key user:…)
     USE = "use"  # a credential or token used from an IP (key credential:… / token-id:…)
     REVOKED_USE = "revoked-use"  # a revoked credential used from an IP (key ip:…)

@@ -10,6 +10,7 @@ import base64
 import json
 import random
 import secrets
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -150,21 +151,30 @@ def build_mix(
         kind = rng.choices(kinds, weights)[0]
         headers: dict[str, str] = {}
         query = None
+        # Each credential lives at a home address (a client machine), as in real traffic;
+        # broken and anonymous clients come from a few hundred addresses.
+        who = rng.randrange(300)
         if kind == "cookie":
-            headers["cookie"] = rng.choice(cookies) + "; atlassian.xsrf.token=x"
+            who = rng.randrange(len(cookies))
+            headers["cookie"] = cookies[who] + "; atlassian.xsrf.token=x"
         elif kind == "jwt":
-            headers["authorization"] = "Bearer " + tokens[int(rng.paretovariate(1.2)) % len(tokens)]
+            who = int(rng.paretovariate(1.2)) % len(tokens)
+            headers["authorization"] = "Bearer " + tokens[who]
         elif kind == "basic":
-            headers["authorization"] = "Basic " + _b64(rng.choice(basics).encode())
+            who = rng.randrange(len(basics))
+            headers["authorization"] = "Basic " + _b64(basics[who].encode())
         elif kind == "pat":
-            headers["authorization"] = "Bearer " + rng.choice(pats)
+            who = rng.randrange(len(pats))
+            headers["authorization"] = "Bearer " + pats[who]
         elif kind == "api-key":
-            headers["x-api-key"] = rng.choice(api_keys)
+            who = rng.randrange(len(api_keys))
+            headers["x-api-key"] = api_keys[who]
         elif kind == "unknown-key":
             headers["x-api-key"] = rng.choice(unknown_keys)
         elif kind == "oauth1":
+            who = rng.randrange(3)
             headers["authorization"] = (
-                f'OAuth oauth_consumer_key="applink-{rng.randrange(3)}", oauth_token="t{i % 50}", '
+                f'OAuth oauth_consumer_key="applink-{who}", oauth_token="t{i % 50}", '
                 'oauth_signature_method="RSA-SHA1", oauth_signature="c2lnbmF0dXJl"'
             )
         elif kind == "basic-query":
@@ -174,7 +184,9 @@ def build_mix(
         elif kind == "malformed":
             headers["authorization"] = rng.choice(["Basic !!!", "Bearer ", "Token x"])
         status = 401 if kind in ("malformed", "unknown-key", "opaque") else 200
-        ip = f"10.{rng.randrange(4)}.{rng.randrange(256)}.{rng.randrange(1, 254)}"
+        stable = zlib.crc32(f"{kind}:{who}".encode()) & 0xFFFFFF
+        home = stable if rng.random() < 0.995 else rng.getrandbits(24)  # a few roam
+        ip = f"10.{home >> 16 & 3}.{home >> 8 & 255}.{home % 253 + 1}"
         events.append(
             RequestEvent.model_validate(
                 {

@@ -10,6 +10,7 @@ import click
 from pipeline import __version__
 from pipeline.cli import (
     audit,
+    bench,
     check,
     decisions,
     demo,
@@ -56,6 +57,7 @@ for module in (
     policy,
     decisions,
     enforce,
+    bench,
     demo,
     secrets,
 ):

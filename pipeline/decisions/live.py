@@ -77,15 +77,16 @@ class DecisionsView:
 
 
 class LiveRevocations:
-    """The validator's view of revocations: live revoke/block decisions on credentials and
-    token ids."""
+    """The validator's view of revocations: live `revoke` decisions on credentials and token
+    ids. (A `block` on a credential is an enforcement refusal, e.g. of a scheme the policy
+    blocks: gateways refuse it, but the credential itself is not invalid.)"""
 
     def __init__(self, decisions: DecisionsView) -> None:
         self.decisions = decisions
 
     def revoked(self, subject_type: SubjectType, subject: str) -> str | None:
         entry = self.decisions.live(subject_key(subject_type, subject))
-        return entry.reason if entry is not None else None
+        return entry.reason if entry is not None and entry.action == "revoke" else None
 
 
 def decision_document(d: Decision) -> dict[str, object]:

@@ -64,12 +64,12 @@ register_rule(
 register_rule(
     Rule(
         "slow-brute-force",
-        SignalKind.FAILURE,
+        SignalKind.LOGIN_FAILURE,
         ("ip",),
         "count",
         Action.BLOCK,
         "slow_brute_force",
-        "{n} failed authentications in {w:.0f}s",
+        "{n} failed logins in {w:.0f}s",
     )
 )
 register_rule(
@@ -186,6 +186,8 @@ class Detector:
     def observe(self, key: str, batch: SignalBatch, state: SubjectState) -> list[Decision]:
         """Fold a subject's new observations into its state; the decisions they warrant."""
         kind, _, subject = key.partition(":")
+        if kind == "endpoint":
+            return self._campaign(batch, state)
         fired: list[tuple[Rule, int, float]] = []
         for rule in RULES:
             if kind not in rule.subjects:
@@ -204,6 +206,55 @@ class Detector:
             return []
         rule, measured, window = fired[0]
         return [self._decide(kind, subject, rule, measured, window, state)]
+
+    def _campaign(self, batch: SignalBatch, state: SubjectState) -> list[Decision]:
+        """A distributed spray on the login endpoints: no single address crosses a per-address
+        threshold, but many fail at once. State: per address, its recent failure times."""
+        cfg = self.settings.distributed_spray
+        if not cfg.enabled:
+            return []
+        seen: dict[str, list[float]] = state.windows.setdefault("campaign", {})
+        blocked: dict[str, float] = state.windows.setdefault("blocked", {})
+        for o in batch.observations:
+            if o.kind is SignalKind.LOGIN_FAILURE and o.value:
+                state.now = max(state.now, o.at)
+                seen.setdefault(o.value, []).extend([o.at] * o.count)
+        edge = state.now - cfg.window_s
+        for ip in list(seen):
+            times = [t for t in seen[ip] if t > edge][-cfg.per_ip * 4 :]
+            if times:
+                seen[ip] = times
+            else:
+                del seen[ip]
+        for ip in [ip for ip, until in blocked.items() if until <= state.now]:
+            del blocked[ip]
+        if len(seen) > 20_000:  # bound the state: keep the most active addresses
+            for ip, _ in sorted(seen.items(), key=lambda kv: len(kv[1]))[: len(seen) - 20_000]:
+                del seen[ip]
+        if len(seen) < cfg.threshold:
+            return []
+        decisions = []
+        duration = self.settings.block_durations_s[0]
+        wall = self.clock()
+        for ip, times in seen.items():
+            if len(times) < cfg.per_ip or ip in blocked or self.allowlisted("ip", ip):
+                continue
+            blocked[ip] = state.now + duration
+            decisions.append(
+                Decision(
+                    id=uuid.uuid4().hex,
+                    subject_type=SubjectType.IP,
+                    subject=ip,
+                    action=Action.BLOCK,
+                    reason=f"{len(times)} failed logins while {len(seen)} addresses fail logins",
+                    rule="distributed-spray",
+                    issued_at=datetime.fromtimestamp(wall, UTC),
+                    expires_at=datetime.fromtimestamp(wall + duration, UTC),
+                    issuer=self.issuer,
+                    observed_at=datetime.fromtimestamp(max(times), UTC),
+                )
+            )
+        return decisions
 
     def _measure(self, rule: Rule, cfg: ThresholdRule, obs: list[Any], state: SubjectState) -> int:
         data = state.windows.get(rule.name)

@@ -45,7 +45,10 @@ class SignalDeriver:
         self.settings = settings
         self._statuses = frozenset(settings.failure_statuses)
         self._paths = list(settings.failure_paths)
-        self._seen: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._login = list(settings.login_paths)
+        # subject → {address: last seen}, and (subject, address) → when last reported.
+        self._seen: OrderedDict[str, dict[str, float]] = OrderedDict()
+        self._reported: dict[tuple[str, str], float] = {}
         self._memory = memory
 
     def is_failure(self, e: Evaluated) -> bool:
@@ -67,6 +70,9 @@ class SignalDeriver:
             out.append(Signal(f"ip:{ip}", SignalKind.FAILURE, at, principal))
             if principal:
                 out.append(Signal(f"user:{principal}", SignalKind.USER_FAILURE, at, ip))
+            if any(fnmatch.fnmatchcase(e.event.path, p) for p in self._login):
+                out.append(Signal(f"ip:{ip}", SignalKind.LOGIN_FAILURE, at))
+                out.append(Signal("endpoint:login", SignalKind.LOGIN_FAILURE, at, ip))
             return out
         primary = e.cls.primary
         if primary is None or primary.scheme not in _TRACKED:
@@ -80,8 +86,7 @@ class SignalDeriver:
             and primary.fingerprint
         ):
             out.append(Signal(f"credential:{primary.fingerprint}", SignalKind.POLICY_BLOCK, at))
-        if self._fresh(subject, ip, at):
-            out.append(Signal(subject, SignalKind.USE, at, ip))
+        out.extend(self._uses(subject, ip, at))
         return out
 
     def _subject(self, e: Evaluated) -> str | None:
@@ -91,17 +96,37 @@ class SignalDeriver:
             return f"token-id:{primary.token_id}"  # iss#jti: one token, whatever its encoding
         return f"credential:{primary.fingerprint}" if primary.fingerprint else None
 
-    def _fresh(self, subject: str, ip: str, at: float) -> bool:
-        """Report a (subject, IP) pair at most once per signal_dedupe_s of event time."""
-        pair = (subject, ip)
-        last = self._seen.get(pair)
-        if last is not None and at - last < self.settings.signal_dedupe_s:
-            return False
-        self._seen[pair] = at
-        self._seen.move_to_end(pair)
+    def _uses(self, subject: str, ip: str, at: float) -> list[Signal]:
+        """Uses worth reporting for the leaked-credential rule. Most credentials live at one
+        address: a credential is reported only once this worker has seen it from two addresses
+        within the rule's window (then each of its addresses, each at most once per
+        signal_dedupe_s). With W workers each seeing a share of the calls, a credential used
+        from `threshold` addresses shows at least two to one worker while threshold > W."""
+        window = self.settings.leaked_credential.window_s
+        ips = self._seen.get(subject)
+        if ips is None:
+            ips = self._seen[subject] = {}
+        else:
+            self._seen.move_to_end(subject)
+        last = ips.get(ip)
+        ips[ip] = at if last is None or at > last else last
+        if len(ips) > 1:
+            for other in [o for o, t in ips.items() if at - t > window]:
+                del ips[other]
         if len(self._seen) > self._memory:
             self._seen.popitem(last=False)
-        return True
+        if len(ips) < 2:
+            return []
+        out = []
+        for addr, seen_at in ips.items():
+            reported = self._reported.get((subject, addr))
+            if reported is None or at - reported >= self.settings.signal_dedupe_s:
+                self._reported[(subject, addr)] = at
+                out.append(Signal(subject, SignalKind.USE, seen_at, addr))
+        if len(self._reported) > self._memory:
+            for key in list(self._reported)[: len(self._reported) - self._memory]:
+                del self._reported[key]
+        return out
 
 
 def aggregate(signals: Iterable[Signal]) -> dict[str, SignalBatch]:

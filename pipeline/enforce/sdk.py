@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pipeline.auth.classify import Classifier
 from pipeline.auth.credentials import Classification
@@ -34,9 +33,9 @@ _CREDENTIAL_SUBJECTS = ("credential", "token-id")
 _JUDGED = frozenset({Outcome.VALID, Outcome.NOT_VALIDATED})
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """allow, or the HTTP status (401: the credential is refused; 403: the caller is) and why."""
+class Answer(NamedTuple):
+    """allow, or the HTTP status (401: the credential is refused; 403: the caller is) and why.
+    (A tuple: one is built per check, in microseconds.)"""
 
     allow: bool
     status: int
@@ -52,16 +51,16 @@ def subjects_of(cls: Classification) -> list[str]:
     keys: list[str] = []
     for c in cls.credentials:
         if c.fingerprint:
-            keys.append(f"credential:{c.fingerprint}")
+            keys.append("credential:" + c.fingerprint)
         if c.token_id:
-            keys.append(f"token-id:{c.token_id}")
-        if c.issuer and c.claims:
+            keys.append("token-id:" + c.token_id)
+        if c.claims is not None and c.issuer:
             sub = c.claims.get("sub")
             if isinstance(sub, str):
                 keys.append(f"token-id:{c.issuer}#{sub}")
-    keys.append(f"ip:{cls.client_ip}")
+    keys.append("ip:" + cls.client_ip)
     if cls.principal:
-        keys.append(f"user:{cls.principal}")
+        keys.append("user:" + cls.principal)
     return keys
 
 
@@ -100,18 +99,22 @@ class Enforcer:
         """Decisions first (any live block or revocation on the request's credentials, tokens,
         address or user), then the inline policy if configured."""
         cls = self.classifier.classify(event)
-        scheme = cls.scheme.value
         view = self.decisions.view
-        if not view.status().synced:
+        if not view.synced:
             if self.fail_closed:
                 return Answer(
-                    False, 403, "decisions not loaded (fail-closed)", "fail-closed", scheme=scheme
+                    False,
+                    403,
+                    "decisions not loaded (fail-closed)",
+                    "fail-closed",
+                    scheme=cls.scheme.value,
                 )
         else:
-            t = time.time() if now is None else now
-            for key in subjects_of(cls):
-                entry = view.get(key)
-                if entry is not None and entry.live(t):
+            data = view.data
+            if data:
+                hit = self._lookup(data, cls, time.time() if now is None else now)
+                if hit is not None:
+                    key, entry = hit
                     status = 401 if key.startswith(_CREDENTIAL_SUBJECTS) else 403
                     return Answer(
                         False,
@@ -119,12 +122,23 @@ class Enforcer:
                         f"{entry.action} {key.split(':', 1)[0]}: {entry.reason}",
                         entry.rule,
                         entry.id,
-                        scheme,
+                        cls.scheme.value,
                         cls.principal,
                     )
         if self.processor is not None:
             return self._inline(event, cls)
-        return Answer(True, 200, "allowed", scheme=scheme, principal=cls.principal)
+        return Answer(True, 200, "allowed", scheme=cls.scheme.value, principal=cls.principal)
+
+    @staticmethod
+    def _lookup(
+        data: Mapping[str, Entry], cls: Classification, t: float
+    ) -> tuple[str, Entry] | None:
+        """The first live decision on any subject of the request: plain dict lookups."""
+        for key in subjects_of(cls):
+            entry = data.get(key)
+            if entry is not None and entry.action != "lift" and t < entry.expires:
+                return key, entry
+        return None
 
     def _inline(self, event: RequestEvent, cls: Classification) -> Answer:
         assert self.processor is not None  # noqa: S101 - caller checked
@@ -142,7 +156,7 @@ class Enforcer:
         )
 
     def status(self) -> dict[str, Any]:
-        s = self.decisions.view.status()
+        s = self.decisions.view.status()  # not on the hot path
         return {
             "synced": s.synced,
             "connected": s.connected,

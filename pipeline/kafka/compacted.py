@@ -119,6 +119,15 @@ class CompactedView(Mapping[str, V], Generic[V]):
         self._synced.set()
         self._last_update = time.time()
 
+    @property
+    def synced(self) -> bool:
+        return self._synced.is_set()
+
+    @property
+    def data(self) -> Mapping[str, V]:
+        """The live state itself, for lookups on hot paths (read it, never write it)."""
+        return self._data
+
     def wait_synced(self, timeout: float) -> bool:
         return self._synced.wait(timeout)
 
