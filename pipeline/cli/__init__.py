@@ -9,11 +9,13 @@ import click
 
 from pipeline import __version__
 from pipeline.cli import (
+    api,
     audit,
     bench,
     check,
     decisions,
     demo,
+    doctor,
     enforce,
     ingest,
     keys,
@@ -57,7 +59,9 @@ for module in (
     policy,
     decisions,
     enforce,
+    api,
     bench,
+    doctor,
     demo,
     secrets,
 ):
@@ -67,7 +71,8 @@ for module in (
 def main() -> None:
     """Entry point: expected failures are one clear line, never a traceback."""
     try:
-        cli.main(standalone_mode=False)
+        # without standalone mode, click returns ctx.exit()'s code instead of exiting with it
+        code = cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
@@ -82,3 +87,5 @@ def main() -> None:
         sys.exit(1)
     except BrokenPipeError:
         sys.exit(0)
+    if isinstance(code, int) and code:
+        sys.exit(code)
