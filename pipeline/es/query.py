@@ -104,3 +104,31 @@ def count_audit(client: Elasticsearch, settings: ElasticsearchSettings, f: Audit
     except (TransportError, ApiError) as err:
         raise ElasticsearchUnavailableError(",".join(settings.hosts), str(err)) from err
     return int(resp["count"])
+
+
+def search_audit_page(
+    client: Elasticsearch,
+    settings: ElasticsearchSettings,
+    f: AuditFilter,
+    limit: int,
+    after: list[Any] | None = None,
+) -> tuple[list[dict[str, Any]], list[Any] | None]:
+    """A page of the newest matching records and the sort values to continue after."""
+    try:
+        resp = client.search(
+            index=audit_alias(settings),
+            query=audit_query(f),
+            size=min(max(limit, 1), 1000),
+            sort=[{"@timestamp": "desc"}, {"event.id": "asc"}],
+            search_after=after,
+            track_total_hits=False,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+        )
+    except NotFoundError:
+        return [], None
+    except (TransportError, ApiError) as err:
+        raise ElasticsearchUnavailableError(",".join(settings.hosts), str(err)) from err
+    hits = resp["hits"]["hits"]
+    following = hits[-1]["sort"] if len(hits) == min(max(limit, 1), 1000) else None
+    return [h["_source"] for h in hits], following
