@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from schemas import openapi
 from schemas.audit import AuditRecord
 from schemas.credential import CredentialEvent
 from schemas.deadletter import DeadLetter
@@ -21,6 +22,7 @@ from schemas.request import RequestEvent
 from schemas.signal import SignalBatch
 
 OUT = Path(__file__).parent / "json"
+OPENAPI = Path(__file__).parent / "openapi.json"
 CONTRACTS: dict[str, type[BaseModel]] = {
     "request-event": RequestEvent,
     "audit-record": AuditRecord,
@@ -45,10 +47,16 @@ def rendered() -> dict[str, str]:
     return out
 
 
+def all_files() -> dict[Path, str]:
+    files = {OUT / name: text for name, text in rendered().items()}
+    files[OPENAPI] = json.dumps(openapi.build(), indent=2, sort_keys=True) + "\n"
+    return files
+
+
 def main(argv: list[str]) -> int:
     stale = []
-    for file, text in rendered().items():
-        path = OUT / file
+    for path, text in all_files().items():
+        file = path.name
         if "--check" in argv:
             if not path.is_file() or path.read_text() != text:
                 stale.append(file)

@@ -323,6 +323,15 @@ class EnforceSettings(_Section):
     sse_keepalive_s: Annotated[float, Field(gt=0)] = 15.0
 
 
+class ApiSettings(_Section):
+    """`restguard api serve`: the authenticated query API and the dashboard."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 29600
+    # Every call to the API is published as a request event, so the API audits its own use.
+    publish_events: bool = True
+
+
 class SecretSettings(_Section):
     """Where the secrets come from: a value (environment) or a file."""
 
@@ -342,8 +351,10 @@ class WorkerSettings(_Section):
     # latency an event adds on its way to a decision.
     batch_within_s: Annotated[float, Field(gt=0)] = 0.05
     data_dir: Path = Path("var/worker")
-    web_port: Annotated[int, Field(ge=0, le=65535)] = 6066
-    web_enabled: bool = False
+    # Prometheus metrics at http://metrics_host:metrics_port/metrics (0: no endpoint). Give each
+    # worker on one host its own port (RESTGUARD_WORKER__METRICS_PORT).
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 29500
+    metrics_host: str = "127.0.0.1"
     session_timeout_s: Annotated[float, Field(gt=0)] = 30.0
 
 
@@ -406,5 +417,6 @@ class Settings(BaseSettings):
     detection: DetectionSettings = DetectionSettings()
     decisions: DecisionSettings = DecisionSettings()
     enforce: EnforceSettings = EnforceSettings()
+    api: ApiSettings = ApiSettings()
     worker: WorkerSettings = WorkerSettings()
     local: LocalServiceSettings = LocalServiceSettings()

@@ -1,0 +1,1 @@
+"""The authenticated HTTP query API and the dashboard (`restguard api serve`)."""
