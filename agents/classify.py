@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,8 +51,11 @@ def register(app: faust.App, rt: Runtime) -> Any:
             ]
             for fut in futures:
                 await fut
-            rt.metrics.inc("events_classified", len(batch.audit_lines))
-            rt.metrics.inc("events_dead_lettered", len(batch.dead))
+            for (scheme, outcome, verdict), n in batch.tally.items():
+                rt.metrics.inc("events_total", n, scheme=scheme, outcome=outcome, verdict=verdict)
+            rt.metrics.inc("events_dead_lettered_total", len(batch.dead))
+            if batch.newest:
+                rt.metrics.set("processing_lag_seconds", max(0.0, time.time() - batch.newest))
             if batch.dead:
                 log.warning(
                     "%d events dead-lettered (first: %s)", len(batch.dead), batch.dead[0].reason

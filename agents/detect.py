@@ -41,7 +41,7 @@ def register(app: faust.App, rt: Runtime) -> Any:
                 try:
                     batch = SignalBatch.model_validate_json(event.value)
                 except ValidationError:
-                    rt.metrics.inc("signals_invalid")
+                    rt.metrics.inc("signals_invalid_total")
                     continue
                 _, observations = grouped.get(event.key, (event, []))
                 observations.extend(batch.observations)
@@ -72,6 +72,9 @@ def register(app: faust.App, rt: Runtime) -> Any:
                 )
             for fut in futures:
                 await fut
-            rt.metrics.inc("decisions_issued", len(decisions))
+            for decision in decisions:
+                rt.metrics.inc(
+                    "decisions_issued_total", rule=decision.rule, action=decision.action.value
+                )
 
     return detect

@@ -44,7 +44,7 @@ def register(app: faust.App, rt: Runtime) -> Any:
             ]
             for fut in futures:
                 await fut
-            rt.metrics.inc("records_indexed", outcome.indexed)
-            rt.metrics.inc("records_rejected", len(outcome.rejected))
+            rt.metrics.inc("records_indexed_total", outcome.indexed)
+            rt.metrics.inc("records_rejected_total", len(outcome.rejected))
 
     return index

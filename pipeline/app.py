@@ -66,9 +66,9 @@ def create_app(settings: Settings) -> faust.App:
         producer_acks=-1,
         consumer_max_fetch_size=8 * 1024 * 1024,
         stream_buffer_maxsize=max(1024, w.batch_records * 4),
-        web_enabled=w.web_enabled,
-        web_port=w.web_port,
-        web_host="127.0.0.1",
+        web_enabled=w.metrics_port > 0,
+        web_port=w.metrics_port or 6066,
+        web_host=w.metrics_host,
     )
 
 

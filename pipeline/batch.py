@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,9 @@ class ClassifiedBatch:
     dead: list[DeadLetter] = field(default_factory=list)
     events: int = 0
     signals: dict[str, SignalBatch] = field(default_factory=dict)
+    # (scheme, outcome, verdict) → calls, and the newest event time seen, for the metrics.
+    tally: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    newest: float = 0.0
 
 
 @dataclass(slots=True)
@@ -85,6 +89,7 @@ def judge_records(
         try:
             e = processor.judge(event, cls)
             out.audit_lines.append(dumps(audit_document(event, cls, e.check, e.ruling, now)))
+            out.tally[(cls.scheme, e.check.outcome, e.ruling.verdict)] += 1
             if deriver is not None:
                 signals.extend(deriver.signals(e))
         except Exception as err:
@@ -101,6 +106,8 @@ def judge_records(
             )
     if signals:
         out.signals = aggregate(signals)
+    if parsed.events:
+        out.newest = max(e.timestamp for e in parsed.events).timestamp()
     return out
 
 

@@ -71,6 +71,7 @@ class Namespace:
                 "app_id": f"{self.prefix}-{self.run}",
                 "batch_within_s": 0.1,
                 "session_timeout_s": 10.0,
+                "metrics_port": 0,
                 "data_dir": str(
                     Path(tempfile.gettempdir()) / f"restguard-{self.prefix}" / self.run
                 ),

@@ -8,7 +8,7 @@ import faust
 from elastic_transport import TransportError
 from elasticsearch import ApiError
 
-from agents import classify, detect, index, maintenance
+from agents import classify, detect, index, maintenance, metrics
 from agents import decisions as decisions_agent
 from pipeline.app import build_runtime, create_app
 from pipeline.core import build_processor
@@ -66,7 +66,7 @@ def build_worker_app(settings: Settings) -> faust.App:
     )
     app = create_app(settings)
     rt = build_runtime(app, settings, processor, decisions)
-    for agent in (classify, index, detect, decisions_agent, maintenance):
+    for agent in (classify, index, detect, decisions_agent, maintenance, metrics):
         agent.register(app, rt)
     return app
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -67,6 +68,9 @@ class BulkWriter:
         self.concurrency = settings.bulk_concurrency
         self._sleep = sleep
         self.backpressure_waits = 0
+        self.requests = 0  # bulk requests answered
+        self.failures = 0  # attempts that failed (transport, 5xx, 429)
+        self.seconds = 0.0  # time spent in answered bulk requests
 
     def chunks(self, actions: Sequence[IndexAction]) -> list[list[IndexAction]]:
         """Bulk requests bounded by document count and body size."""
@@ -127,6 +131,7 @@ class BulkWriter:
             if attempt:
                 await self._sleep(self.backoff(attempt - 1))
             outcome.attempts += 1
+            started = time.perf_counter()
             try:
                 # Pre-serialised NDJSON: the client passes bytes through unchanged.
                 resp = await self.client.bulk(
@@ -135,6 +140,7 @@ class BulkWriter:
                 )
             except (TransportConnectionError, ConnectionTimeout) as err:
                 last_error = f"{type(err).__name__}: {err}"
+                self.failures += 1
                 log.warning("bulk attempt %d failed: %s", attempt + 1, last_error)
                 continue
             except ApiError as err:
@@ -152,9 +158,12 @@ class BulkWriter:
                     return outcome
                 if err.status_code in _RETRY_STATUS or err.status_code >= 500:
                     last_error = f"HTTP {err.status_code}: {err.message}"
+                    self.failures += 1
                     log.warning("bulk attempt %d failed: %s", attempt + 1, last_error)
                     continue
                 raise BackpressureError(outcome.attempts, f"HTTP {err.status_code}") from err
+            self.requests += 1
+            self.seconds += time.perf_counter() - started
             body = resp.body
             if not body.get("errors"):
                 outcome.indexed += len(pending)
