@@ -5,17 +5,20 @@ from __future__ import annotations
 import re
 
 MASK = "[REDACTED]"
-# Quoted or bare values that follow a credential-ish name: "authorization": "...", token=...
+# Quoted, listed (a JSON array: repeated headers) or bare values that follow a credential-ish
+# name: "authorization": "...", "cookie": ["a=1", "JSESSIONID=..."], token=...
 _NAMED = re.compile(
     r"""(?ix)
     (?P<name>authorization|cookie|set-cookie|password|passwd|os_password|secret|token|api[_-]?key
         |access_token|jwt|oauth_signature|oauth_token|x-api-key|credential[s]?|session)
     (?P<sep>["']?\s*[:=]\s*)
-    (?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|[^\s&,;}\]]+)
+    (?P<value>"(?:[^"\\]|\\.)*"|'[^']*'|\[(?:"(?:[^"\\]|\\.)*"|[^\]"])*\]|[^\s&,;}\]]+)
     """
 )
 # Authorization-style values anywhere: Basic/Bearer/OAuth/Negotiate/NTLM/Digest + material.
-_SCHEME = re.compile(r"(?i)\b(basic|bearer|oauth|negotiate|ntlm|digest)\s+[^\s\"',;}]+")
+# Never a backslash: eating the one of an escaped quote (`username=\"`) would end a JSON string
+# early for _NAMED, which then masks only its start.
+_SCHEME = re.compile(r"(?i)\b(basic|bearer|oauth|negotiate|ntlm|digest)\s+[^\s\"',;}\\]+")
 # Long runs of token-like characters (JWTs, keys, base64 blobs).
 _LONG = re.compile(r"[A-Za-z0-9+/=_.~-]{24,}")
 

@@ -2,14 +2,17 @@
 
 requests: a record's value is one RequestEvent JSON object, a JSON array of them, or several
     JSON objects one per line (a pack): gateways may send one event per record, `ingest` packs
-    many to amortise per-record costs.
+    many to amortise per-record costs. At most MAX_RECORD_EVENTS events per record.
 audit: one or more AuditRecord JSON documents, one per line.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import islice
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -21,6 +24,14 @@ from schemas.request import RequestEvent
 
 MAX_EVENT_BYTES = 256 * 1024
 MAX_RECORD_BYTES = 8 * 1024 * 1024
+# kafka.pack_size's bound: a record claiming more events is refused whole, so that one small
+# record of tiny bad lines cannot cost millions of parses and dead letters.
+MAX_RECORD_EVENTS = 10_000
+# A record this broken is poison: the rest of it is one error, not thousands more parses and
+# letters (a failed parse costs ten times a good one; a batch must stay well within the
+# consumer's session timeout).
+MAX_RECORD_ERRORS = 100
+_NON_BLANK = re.compile(rb"^[^\S\n]*\S", re.MULTILINE)  # a line `_lines` keeps
 
 Parsed = RequestEvent | InvalidEventError
 
@@ -52,22 +63,71 @@ def validation_reason(err: ValidationError) -> str:
     return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
 
 
-def decode_requests(value: bytes) -> list[tuple[bytes, Parsed]]:
-    """Every event in a requests-topic record, each with its raw bytes, in order."""
+def decode_requests(value: bytes | None) -> list[tuple[bytes, Parsed]]:
+    """Every event in a requests-topic record, each with its raw bytes, in order; never
+    nothing. A record without any event (empty, a tombstone) or over a bound is one error; one
+    past MAX_RECORD_ERRORS invalid events ends in an error that stands for the rest."""
+    if value is None:
+        return [(b"", EventParseError("record has no value (a tombstone)"))]
     if len(value) > MAX_RECORD_BYTES:
-        return [(value[:1024], EventTooLargeError("record", len(value), MAX_RECORD_BYTES))]
+        return [(value, EventTooLargeError("record", len(value), MAX_RECORD_BYTES))]
     stripped = value.lstrip()
-    if stripped.startswith(b"["):
-        try:
-            items = orjson.loads(stripped)
-        except orjson.JSONDecodeError as err:
-            return [(value, EventParseError(f"invalid JSON array: {err.msg}"))]
-        out: list[tuple[bytes, Parsed]] = []
-        for item in items:
-            raw = orjson.dumps(item)
-            out.append((raw, _safe_parse(raw)))
-        return out
-    return [(line, _safe_parse(line)) for line in _lines(value)]
+    items = _array(stripped) if stripped.startswith(b"[") else None
+    if isinstance(items, EventParseError):
+        return [(value, items)]
+    if items is not None:
+        if len(items) > MAX_RECORD_EVENTS:
+            return [(value, _too_many())]
+        raws: list[bytes | None] = [_dumped(item) for item in items]
+    elif value.count(b"\n") >= MAX_RECORD_EVENTS and _count_lines(value) > MAX_RECORD_EVENTS:
+        return [(value, _too_many())]
+    else:
+        raws = list(_lines(value))
+    if not raws:
+        return [(value, EventParseError("record holds no event"))]
+    out: list[tuple[bytes, Parsed]] = []
+    errors = 0
+    for index, raw in enumerate(raws):
+        parsed = _safe_parse(raw) if raw is not None else EventParseError(_TOO_DEEP)
+        out.append((raw if raw is not None else value, parsed))
+        if isinstance(parsed, InvalidEventError):
+            errors += 1
+            if errors == MAX_RECORD_ERRORS and index + 1 < len(raws):
+                rest = len(raws) - index - 1
+                reason = f"record abandoned after {errors} invalid events: {rest} more not read"
+                out.append((value, EventParseError(reason)))
+                break
+    return out
+
+
+_TOO_DEEP = "unparseable event (nested too deeply)"
+
+
+def _dumped(item: object) -> bytes | None:
+    try:
+        return orjson.dumps(item)
+    except orjson.JSONEncodeError:  # orjson reads 1024 levels of nesting but writes 254
+        return None
+
+
+def _array(stripped: bytes) -> list[Any] | EventParseError | None:
+    """The items of a JSON-array record; None for a pack whose first line is no array."""
+    try:
+        items: list[Any] = orjson.loads(stripped)
+    except orjson.JSONDecodeError as err:
+        if b"\n" in stripped.rstrip():
+            return None  # a pack whose first event is broken: the others still count
+        return EventParseError(f"invalid JSON array: {err.msg}")
+    return items
+
+
+def _count_lines(value: bytes) -> int:
+    """Non-blank lines, counted without splitting, up to one past the bound."""
+    return sum(1 for _ in islice(_NON_BLANK.finditer(value), MAX_RECORD_EVENTS + 1))
+
+
+def _too_many() -> EventParseError:
+    return EventParseError(f"record holds more than {MAX_RECORD_EVENTS} events")
 
 
 def _safe_parse(raw: bytes) -> Parsed:

@@ -59,8 +59,22 @@ def token_scopes(claims: dict[str, Any], names: list[str]) -> frozenset[str]:
     return frozenset(out)
 
 
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+# The times a datetime can hold (0001-01-01 to 9999-12-31, in whole seconds): a NumericDate
+# outside them (1e300, -1e300, a 400-digit integer) is no real token's time, and cannot be
+# turned into a datetime to report.
+MIN_TIME = -62_135_596_800
+MAX_TIME = 253_402_300_799
+TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+def numeric_date(value: object) -> float | None:
+    """A NumericDate (seconds since the epoch) as a float, or None if `value` is not a finite
+    number within the range of a datetime (a bool, a string, NaN, infinity, 1e300 …)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if MIN_TIME <= value <= MAX_TIME:  # compared before any conversion: float(10**400) raises
+        return float(value)
+    return None  # out of range, or NaN (which compares false)
 
 
 class JwtVerifier:
@@ -147,17 +161,29 @@ class JwtVerifier:
             return Check(Outcome.ALGORITHM_NOT_ALLOWED, f"{alg} is not allowed for this key")
         except (jwt.InvalidKeyError, jwt.DecodeError, jwt.InvalidTokenError) as err:
             return Check(Outcome.MALFORMED, f"token rejected: {type(err).__name__}")
+        # pyjwt's time checks are off (times are judged per use), and with them its type
+        # checks: a time claim that is present must be a NumericDate a datetime can hold, or
+        # the token is malformed (never "valid forever" because its exp is "soon" or 1e300).
+        times: dict[str, float] = {}
+        for claim in TIME_CLAIMS:
+            if claim in decoded:
+                value = numeric_date(decoded[claim])
+                if value is None:
+                    return Check(
+                        Outcome.MALFORMED, f"claim {claim!r} is not a NumericDate in range"
+                    )
+                times[claim] = value
         user = decoded.get(config.user_claim)
         jti, sub = decoded.get("jti"), decoded.get("sub")
         principal = user[:256] if isinstance(user, str) else cred.principal
         scopes = token_scopes(decoded, config.scope_claims)
-        exp = _number(decoded.get("exp"))
+        exp = times.get("exp")
         return Verified(
             issuer=config.issuer,
             principal=principal,
             scopes=scopes,
             exp=exp,
-            nbf=_number(decoded.get("nbf")),
+            nbf=times.get("nbf"),
             token_id=f"{config.issuer}#{jti}" if isinstance(jti, str) else None,
             subject_id=f"{config.issuer}#{sub}" if isinstance(sub, str) else None,
             leeway=config.leeway_s,

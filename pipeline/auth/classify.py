@@ -15,7 +15,6 @@ Confluence Data Center act on:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
 from functools import lru_cache
 
 from pipeline.auth.credentials import Classification, Credential
@@ -35,6 +34,12 @@ _GATEWAY_SCHEMES = {
 }
 
 _CACHE = 32_768
+# Distinct session cookies one request may carry (a browser sends one per cookie path, and
+# Jira and Confluence each set a few); a Cookie header with more is one malformed credential,
+# as one over max_header_bytes is. With one Authorization (or gateway) credential, one per
+# API-key header and at most 4 + len(api_key_params) from the query, this bounds the
+# credentials of any request, whatever it repeats (each is a part of its audit document).
+MAX_SESSION_COOKIES = 8
 
 
 class Classifier:
@@ -116,12 +121,12 @@ class Classifier:
             value.strip(), Location.HEADER, name, self._ctx, default=Scheme.API_KEY
         )
 
-    def _cookies_in(self, header: str) -> Iterable[Credential]:
+    def _cookies_in(self, header: str) -> list[Credential]:
         if len(header) > self._max_header:
-            yield malformed(
-                Location.COOKIE, "cookie", f"Cookie header over {self._max_header} bytes"
-            )
-            return
+            return [
+                malformed(Location.COOKIE, "cookie", f"Cookie header over {self._max_header} bytes")
+            ]
+        found: dict[str, Credential] = {}  # by material: a cookie sent twice is one credential
         for part in header.split(";"):
             name, eq, value = part.strip().partition("=")
             canonical = self._cookies.get(name.lower()) if eq else None
@@ -129,13 +134,24 @@ class Classifier:
             if canonical is None or not value:
                 continue
             material = f"{canonical}={value}"
-            yield Credential(
+            if material in found:
+                continue
+            if len(found) == MAX_SESSION_COOKIES:
+                return [
+                    malformed(
+                        Location.COOKIE,
+                        "cookie",
+                        f"Cookie header with over {MAX_SESSION_COOKIES} session cookies",
+                    )
+                ]
+            found[material] = Credential(
                 Scheme.SESSION_COOKIE,
                 Location.COOKIE,
                 canonical,
                 secret=material,
                 fingerprint=self._fingerprint(material),
             )
+        return list(found.values())
 
     def client_ip(self, event: RequestEvent) -> str:
         """The caller's address: X-Forwarded-For is believed only from a trusted proxy, walking

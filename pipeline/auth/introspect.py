@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from pipeline.auth.bearer import token_scopes
+from pipeline.auth.bearer import numeric_date, token_scopes
 from pipeline.auth.results import Check
 from pipeline.errors import ConfigError
 from schemas.settings import IntrospectionSettings
@@ -105,9 +105,9 @@ class Introspector:
             # Do not cache failures for long: try again on the next use after a short pause.
             return Answer(False, {}, now + 5.0, f"{type(err).__name__}")
         until = now + self.settings.cache_max_s
-        exp = doc.get("exp")
-        if isinstance(exp, int | float):
-            until = min(until, now + max(0.0, float(exp) - time.time()))
+        exp = numeric_date(doc.get("exp"))
+        if exp is not None:
+            until = min(until, now + max(0.0, exp - time.time()))
         return Answer(doc["active"], doc, until)
 
     def check(self, token: str, at: datetime) -> Check:
@@ -117,18 +117,20 @@ class Introspector:
         if answer.error is not None:
             return Check(Outcome.NOT_VALIDATED, f"introspection unavailable ({answer.error})")
         claims = answer.claims
-        exp = claims.get("exp")
+        # `active` is the endpoint's answer; an `exp` that is no NumericDate in a datetime's
+        # range (true, "soon", 1e300) is ignored rather than believed or raised on.
+        exp = numeric_date(claims.get("exp"))
         if not answer.active:
-            if isinstance(exp, int | float) and at.timestamp() > exp:
+            if exp is not None and at.timestamp() > exp:
                 return Check(Outcome.EXPIRED, "introspection: token expired")
             return Check(
                 Outcome.UNKNOWN_CREDENTIAL,
                 "introspection: token is not active (revoked, expired or unknown)",
             )
-        if isinstance(exp, int | float) and at.timestamp() > exp:
+        if exp is not None and at.timestamp() > exp:
             return Check(Outcome.EXPIRED, "token expired")
         user = claims.get("username") or claims.get("sub") or claims.get("client_id")
-        expires = datetime.fromtimestamp(exp, UTC) if isinstance(exp, int | float) else None
+        expires = datetime.fromtimestamp(exp, UTC) if exp is not None else None
         return Check(
             Outcome.VALID,
             "active per introspection",

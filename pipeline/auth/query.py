@@ -60,17 +60,27 @@ def redact_query(
 def query_credentials(
     pairs: list[tuple[str, str, str]], api_key_params: frozenset[str], ctx: TokenContext
 ) -> list[Credential]:
-    """Every credential in the query: os_username/os_password, OAuth 1.0, tokens, API keys."""
+    """Every credential in the query: os_username/os_password, OAuth 1.0, tokens, API keys;
+    at most one of each (the first of a repeated name), so at most 4 + len(api_key_params)."""
     params: dict[str, str] = {}
     for _, name, value in pairs:
         params.setdefault(name, value)
     found: list[Credential] = []
     if "os_password" in params:
         user, password = params.get("os_username", ""), params["os_password"]
+        material = f"{user}:{password}"
         if not user:
             found.append(malformed(_Q, "os_password", "os_password without os_username"))
+        elif len(material) > ctx.max_token_bytes:  # as a token or an Authorization header is
+            found.append(
+                malformed(
+                    _Q,
+                    "os_password",
+                    f"os_username and os_password of {len(material)} bytes are over the "
+                    f"{ctx.max_token_bytes} limit",
+                )
+            )
         else:
-            material = f"{user}:{password}"
             found.append(
                 Credential(
                     Scheme.BASIC_QUERY,
@@ -88,7 +98,13 @@ def query_credentials(
             found.append(
                 token_credential(params[name], _Q, name, ctx, default=Scheme.BEARER_OPAQUE)
             )
-    for name, value in params.items():
-        if name.lower() in api_key_params:
-            found.append(token_credential(value, _Q, name, ctx, default=Scheme.API_KEY))
+    # One credential per API-key parameter, however many spellings of it the query repeats
+    # (api_key, API_KEY, Api_Key …): the lower-case spelling if sent, else the first sent.
+    api_keys: dict[str, str] = {}
+    for name in params:
+        lowered = name.lower()
+        if lowered in api_key_params and (lowered not in api_keys or name == lowered):
+            api_keys[lowered] = name
+    for name in api_keys.values():
+        found.append(token_credential(params[name], _Q, name, ctx, default=Scheme.API_KEY))
     return found

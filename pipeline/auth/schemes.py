@@ -18,7 +18,12 @@ _NAME = "authorization"
 _HEADER = Location.HEADER
 _NTLMSSP = "TlRMTVNTUA"  # base64 of b"NTLMSSP", the start of every NTLM message
 _B64 = re.compile(r"^[A-Za-z0-9+/]+={0,2}$")
-_PARAM = re.compile(r'([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]*))')
+# An auth-param. Linear on any input: a name starts only where no name character precedes it
+# (finditer would otherwise retry every suffix of a long run of name characters, each attempt
+# scanning to its end: quadratic), and no quantifier gives back what it took (possessive).
+_PARAM = re.compile(
+    r'(?<![A-Za-z0-9_.-])([A-Za-z0-9_.-]++)\s*+=\s*+(?:"((?:[^"\\]|\\.)*+)"|([^\s,]*+))'
+)
 
 
 def register_scheme(*keywords: str) -> Callable[[HeaderParser], HeaderParser]:
@@ -123,6 +128,14 @@ def oauth1_credential(
         return malformed(location, name, "OAuth 1.0 request without oauth_signature_method")
     token = params.get("oauth_token", "")
     material = f"{consumer}:{token}"
+    if len(material) > ctx.max_token_bytes:  # reachable from the query, where only the
+        # contract bounds the values (an Authorization header is bounded as a whole)
+        return malformed(
+            location,
+            name,
+            f"OAuth 1.0 consumer key and token of {len(material)} bytes are over the "
+            f"{ctx.max_token_bytes} limit",
+        )
     return Credential(
         Scheme.OAUTH1,
         location,

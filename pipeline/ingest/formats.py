@@ -32,8 +32,11 @@ _CLF_TIME = re.compile(
     r"^(\d{2})/([A-Z][a-z]{2})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})$"
 )
 _REQUEST = re.compile(r"^([A-Za-z]{1,16}) (\S+)(?: (HTTP/\d(?:\.\d)?))?$")
+# $remote_user may hold spaces, hence the lazy `.*?`; the time is bounded so that each place the
+# user name could end costs a few characters, not the rest of the line (quadratic: minutes for
+# a 256 KB line of " [x").
 _COMBINED = re.compile(
-    r'^(?P<addr>\S+) \S+ (?P<user>.*?) \[(?P<time>[^\]]+)\] "(?P<request>(?:[^"\\]|\\.)*)" '
+    r'^(?P<addr>\S+) \S+ (?P<user>.*?) \[(?P<time>[^\]]{1,64})\] "(?P<request>(?:[^"\\]|\\.)*)" '
     r"(?P<status>\d{3}) (?P<bytes>\d+|-)"
     r'(?: "(?P<referer>(?:[^"\\]|\\.)*)" "(?P<ua>(?:[^"\\]|\\.)*)")?'
 )
