@@ -2,6 +2,40 @@
 
 from __future__ import annotations
 
+import threading
+
+# --- secrets in messages -------------------------------------------------------------------
+
+MASK = "***"
+_secrets: tuple[str, ...] = ()  # longest first; replaced whole, so readers need no lock
+_secrets_lock = threading.Lock()
+
+
+class HiddenStr(str):
+    """A secret string whose repr is masked: libraries that log their config dict (kafka-python
+    logs its admin client's) print *** instead of the password."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return repr(MASK)
+
+
+def hide_secret(value: str) -> HiddenStr:
+    """Remember a secret in use, so `scrub` removes it from every message we build."""
+    global _secrets
+    if value:
+        with _secrets_lock:
+            _secrets = tuple(sorted({*_secrets, str(value)}, key=len, reverse=True))
+    return HiddenStr(value)
+
+
+def scrub(text: str) -> str:
+    """The text with every secret in use (a Kafka password, an Elasticsearch key) masked."""
+    for secret in _secrets:
+        text = text.replace(secret, MASK)
+    return text
+
 
 class RestguardError(Exception):
     """Base class of every error restguard raises on purpose."""
@@ -15,8 +49,8 @@ class ConfigError(RestguardError):
 
     def __init__(self, setting: str, problem: str) -> None:
         self.setting = setting
-        self.problem = problem
-        super().__init__(f"setting {setting!r}: {problem}")
+        self.problem = scrub(problem)
+        super().__init__(f"setting {setting!r}: {self.problem}")
 
 
 # --- invalid input -----------------------------------------------------------------------
@@ -42,6 +76,40 @@ class EventTooLargeError(InvalidEventError):
         self.size = size
         self.limit = limit
         super().__init__(f"{what} is {size} bytes, over the limit of {limit}")
+
+
+class SealError(InvalidEventError):
+    """An event's sealed credentials cannot be opened or made."""
+
+
+class SealFormatError(SealError):
+    """The sealed field is no box of a known version, or its content is no set of credentials."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+        super().__init__(f"sealed credentials unreadable: {problem}")
+
+
+class UnknownSealKeyError(SealError):
+    """The box is sealed to a key this process does not hold."""
+
+    def __init__(self, kid: str, held: tuple[str, ...]) -> None:
+        self.kid = kid
+        self.held = held
+        super().__init__(
+            f"sealed credentials for key {kid}, which is not held here "
+            f"(held: {', '.join(held) or 'none; see secrets.seal_private_key_files'})"
+        )
+
+
+class SealTamperedError(SealError):
+    """The box does not authenticate: altered, moved to another event, or forged."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "sealed credentials do not authenticate (altered, moved to another event, or "
+            "sealed for another key under this key's id)"
+        )
 
 
 # --- authentication / validation -----------------------------------------------------------
@@ -77,13 +145,17 @@ class DecisionRejectedError(EnforcementError):
 class SinkError(RestguardError):
     """Kafka or Elasticsearch refused or failed a write."""
 
+    def __init__(self, message: str) -> None:
+        # Client libraries' texts are quoted here: never let a password or key through.
+        super().__init__(scrub(message))
+
 
 class KafkaUnavailableError(SinkError):
     """Kafka could not be reached."""
 
     def __init__(self, servers: str, detail: str) -> None:
         self.servers = servers
-        self.detail = detail
+        self.detail = scrub(detail)
         super().__init__(f"Kafka at {servers} is unreachable: {detail}")
 
 
@@ -92,7 +164,7 @@ class ElasticsearchUnavailableError(SinkError):
 
     def __init__(self, hosts: str, detail: str) -> None:
         self.hosts = hosts
-        self.detail = detail
+        self.detail = scrub(detail)
         super().__init__(f"Elasticsearch at {hosts} is unavailable: {detail}")
 
 
@@ -109,7 +181,7 @@ class BackpressureError(SinkError):
 
     def __init__(self, attempts: int, detail: str) -> None:
         self.attempts = attempts
-        self.detail = detail
+        self.detail = scrub(detail)
         super().__init__(f"bulk write failed after {attempts} attempts: {detail}")
 
 

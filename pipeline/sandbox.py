@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from elasticsearch import ApiError
-from kafka import KafkaConsumer, TopicPartition
+from kafka import TopicPartition
 from kafka.errors import KafkaError
 
 from pipeline.errors import ElasticsearchUnavailableError
 from pipeline.es.client import sync_client
 from pipeline.es.query import AuditFilter, count_audit
 from pipeline.kafka.admin import admin_client, topic_specs
+from pipeline.kafka.security import consumer as new_consumer
 from pipeline.worker import prepare
 from schemas.settings import Settings
 
@@ -113,7 +114,7 @@ class Namespace:
                 )
         finally:
             client.close()
-        admin = admin_client(settings.kafka.bootstrap)
+        admin = admin_client(settings.kafka)
         try:
             names = [s.name for s in topic_specs(settings)]
             internal = [
@@ -219,10 +220,8 @@ def audit_count(settings: Settings, f: AuditFilter | None = None) -> int:
 
 def topic_values(settings: Settings, topic: str, timeout_ms: int = 3000) -> Iterator[bytes]:
     """Every record value currently on a topic, from the start."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        consumer_timeout_ms=timeout_ms,
+    consumer = new_consumer(
+        settings.kafka, enable_auto_commit=False, consumer_timeout_ms=timeout_ms
     )
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
@@ -245,8 +244,8 @@ def topic_values(settings: Settings, topic: str, timeout_ms: int = 3000) -> Iter
 
 def caught_up(settings: Settings, topic: str) -> bool:
     """True when the worker group has committed every record of `topic`."""
-    admin = admin_client(settings.kafka.bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = admin_client(settings.kafka)
+    consumer = new_consumer(settings.kafka)
     try:
         group = settings.worker.app_id
         offsets = admin.list_group_offsets(group)

@@ -7,10 +7,10 @@ import secrets as _secrets
 import tomllib
 from pathlib import Path
 
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, HiddenStr, hide_secret
 from schemas.settings import Settings
 
 CONFIG_ENV = "RESTGUARD_CONFIG"
@@ -50,7 +50,9 @@ def load_settings(path: Path | None = None) -> Settings:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in err.errors()
         )
-        raise ConfigError(_first_loc(err), problems) from err
+        # from None: a ValidationError repeats the inputs, a password given beside the bad setting
+        # included; the messages above name every problem.
+        raise ConfigError(_first_loc(err), problems) from None
 
 
 def _first_loc(err: ValidationError) -> str:
@@ -80,6 +82,33 @@ def fingerprint_secret(settings: Settings) -> bytes:
     if len(raw) < MIN_SECRET_BYTES:
         raise ConfigError(setting, f"the secret must be at least {MIN_SECRET_BYTES} bytes")
     return raw
+
+
+def read_secret(value: SecretStr | None, file: Path | None, setting: str) -> HiddenStr | None:
+    """A secret from its value (environment or settings file), else from its file; None if
+    neither is set. It is remembered, so error messages mask it (pipeline.errors.scrub)."""
+    if value is not None:
+        raw = value.get_secret_value()
+    elif file is not None:
+        try:
+            raw = file.read_text().strip()
+        except FileNotFoundError as err:
+            raise ConfigError(f"{setting}_file", f"{file} does not exist") from err
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"{setting}_file", f"{file} cannot be read: {err}") from err
+        if not raw:
+            raise ConfigError(f"{setting}_file", f"{file} is empty")
+    else:
+        return None
+    return hide_secret(raw)
+
+
+def secret_source(value: SecretStr | None, file: Path | None, setting: str) -> str:
+    """Where a secret comes from, said without its value: `$VARIABLE`, the file, or a path."""
+    if value is not None:
+        env = "RESTGUARD_" + setting.upper().replace(".", "__")
+        return f"${env}" if env in os.environ else "the settings file"
+    return f"file {file}"
 
 
 def ensure_secret_file(path: Path) -> bool:

@@ -6,7 +6,16 @@ import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -39,8 +48,19 @@ class TopicSettings(_Section):
     audit_retention_hours: Annotated[int, Field(ge=1)] = 7 * 24
 
 
+def _existing_file(path: Path | None) -> Path | None:
+    if path is not None and not path.is_file():
+        raise ValueError(f"{path} does not exist or is not a file")
+    return path
+
+
+ExistingFile = Annotated[Path | None, AfterValidator(_existing_file)]
+KafkaProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
 class KafkaSettings(_Section):
-    """How to reach Kafka."""
+    """How to reach Kafka, and how to authenticate (SASL) and encrypt (TLS) the connection."""
 
     bootstrap_servers: list[str] = ["127.0.0.1:29092"]
     client_id: str = "restguard"
@@ -49,16 +69,103 @@ class KafkaSettings(_Section):
     compression: Literal["none", "lz4", "gzip", "snappy", "zstd"] = "lz4"
     # Events packed into one Kafka record by `ingest` (1 = one event per record).
     pack_size: Annotated[int, Field(ge=1, le=10_000)] = 200
+    security_protocol: KafkaProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    # The password: RESTGUARD_KAFKA__SASL_PASSWORD, or a file holding it (never printed).
+    sasl_password: SecretStr | None = None
+    sasl_password_file: ExistingFile = None
+    # TLS (SSL, SASL_SSL): the CA that signed the brokers' certificates (default: the system's),
+    # and a client certificate and key for brokers that require one.
+    ssl_cafile: ExistingFile = None
+    ssl_certfile: ExistingFile = None
+    ssl_keyfile: ExistingFile = None
+    ssl_check_hostname: bool = True
 
     @property
     def bootstrap(self) -> str:
         return ",".join(self.bootstrap_servers)
 
+    @property
+    def tls(self) -> bool:
+        return self.security_protocol in ("SSL", "SASL_SSL")
+
+    @property
+    def sasl(self) -> bool:
+        return self.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL")
+
+    @model_validator(mode="after")
+    def _security(self) -> KafkaSettings:
+        p = self.security_protocol
+        if self.sasl:
+            if self.sasl_mechanism is None:
+                raise ValueError(f"security_protocol {p} needs a sasl_mechanism")
+            if not self.sasl_username:
+                raise ValueError(f"sasl_mechanism {self.sasl_mechanism} needs a sasl_username")
+            if (self.sasl_password is None) == (self.sasl_password_file is None):
+                raise ValueError("give the SASL password once: sasl_password or sasl_password_file")
+            if p == "SASL_PLAINTEXT" and self.sasl_mechanism == "PLAIN":
+                remote = [s for s in self.bootstrap_servers if not _loopback(_host_of(s))]
+                if remote:
+                    raise ValueError(
+                        f"PLAIN over SASL_PLAINTEXT would send the password in clear text to "
+                        f"{', '.join(remote)}: use SASL_SSL (or a SCRAM mechanism)"
+                    )
+        else:
+            given = [
+                name
+                for name in (
+                    "sasl_mechanism",
+                    "sasl_username",
+                    "sasl_password",
+                    "sasl_password_file",
+                )
+                if getattr(self, name) is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} given but security_protocol {p} does not use SASL "
+                    "(SASL_PLAINTEXT or SASL_SSL do)"
+                )
+        if not self.tls:
+            given = [
+                name
+                for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+                if getattr(self, name) is not None
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} given but security_protocol {p} does not use TLS "
+                    "(SSL or SASL_SSL do)"
+                )
+        if self.ssl_keyfile is not None and self.ssl_certfile is None:
+            raise ValueError("ssl_keyfile needs the ssl_certfile it belongs to")
+        return self
+
+
+def _host_of(server: str) -> str:
+    """The host of a Kafka bootstrap address: host:port, [v6]:port."""
+    return server.rsplit(":", 1)[0].strip("[]") if ":" in server else server
+
 
 class ElasticsearchSettings(_Section):
-    """How to reach Elasticsearch and how to write to it."""
+    """How to reach Elasticsearch, how to authenticate (API key or basic) and verify TLS, and how
+    to write to it."""
 
     hosts: list[str] = ["http://127.0.0.1:29200"]
+    # An API key (the "encoded" form Elasticsearch returns, or id:key), or a user and password;
+    # each secret as a value (RESTGUARD_ELASTICSEARCH__API_KEY, ...) or a file (never printed).
+    api_key: SecretStr | None = None
+    api_key_file: ExistingFile = None
+    username: str | None = None
+    password: SecretStr | None = None
+    password_file: ExistingFile = None
+    # TLS (https:// hosts): the CA that signed the nodes' certificates (default: the system's),
+    # and a client certificate and key for nodes that require one.
+    ca_certs: ExistingFile = None
+    verify_certs: bool = True
+    client_cert: ExistingFile = None
+    client_key: ExistingFile = None
     index_prefix: str = "restguard"
     request_timeout_s: Annotated[float, Field(gt=0)] = 30.0
     bulk_max_docs: Annotated[int, Field(ge=1)] = 5000
@@ -71,6 +178,63 @@ class ElasticsearchSettings(_Section):
     bulk_max_backoff_s: Annotated[float, Field(gt=0)] = 30.0
     retention_days: Annotated[int, Field(ge=1)] = 90
     refresh_interval: str = "1s"
+
+    @field_validator("hosts")
+    @classmethod
+    def _no_userinfo(cls, hosts: list[str]) -> list[str]:
+        from urllib.parse import urlsplit
+
+        for i, host in enumerate(hosts):
+            if "@" in (urlsplit(host).netloc if "//" in host else host):
+                # The value itself is not repeated: it holds a password.
+                raise ValueError(
+                    f"host {i + 1} has credentials in its URL: use elasticsearch.username and "
+                    "password (or password_file), or api_key"
+                )
+        return hosts
+
+    @property
+    def tls(self) -> bool:
+        return all(h.startswith("https://") for h in self.hosts)
+
+    @model_validator(mode="after")
+    def _security(self) -> ElasticsearchSettings:
+        if self.api_key is not None and self.api_key_file is not None:
+            raise ValueError("give the API key once: api_key or api_key_file")
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give the password once: password or password_file")
+        has_key = self.api_key is not None or self.api_key_file is not None
+        has_password = self.password is not None or self.password_file is not None
+        if has_key and (self.username or has_password):
+            raise ValueError("choose one authentication: api_key, or username and password")
+        if has_password and not self.username:
+            raise ValueError("a password needs its username")
+        if self.username and not has_password:
+            raise ValueError(f"username {self.username!r} needs a password or password_file")
+        schemes = {h.split("://", 1)[0].lower() if "://" in h else "http" for h in self.hosts}
+        tls_files = [n for n in ("ca_certs", "client_cert", "client_key") if getattr(self, n)]
+        if tls_files and schemes != {"https"}:
+            raise ValueError(f"{', '.join(tls_files)} given but not every host is https://")
+        if self.client_key is not None and self.client_cert is None:
+            raise ValueError("client_key needs the client_cert it belongs to")
+        if has_key or has_password:
+            clear = [
+                h
+                for h in self.hosts
+                if not h.lower().startswith("https://") and not _loopback(_url_host(h))
+            ]
+            if clear:
+                raise ValueError(
+                    f"credentials would cross the network in clear text to {', '.join(clear)}: "
+                    "use https://"
+                )
+        return self
+
+
+def _url_host(host: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    return urlsplit(host if "//" in host else f"http://{host}").hostname
 
 
 class ClassifierSettings(_Section):
@@ -337,6 +501,14 @@ class SecretSettings(_Section):
 
     fingerprint_secret: SecretStr | None = None
     fingerprint_secret_file: Path = Path("var/secrets/fingerprint.key")
+    # Sealed credentials (pipeline/auth/seal.py): gateways (ingest, enforce serve, api serve)
+    # encrypt every credential of an event to the public key before it reaches the requests
+    # topic; workers and `check` open them with the private keys. Upgrade workers first.
+    seal_credentials: bool = False
+    seal_public_key_file: Path = Path("var/secrets/seal-x25519.pub.pem")
+    # The current key and those being rotated out (a box names its key); missing files are
+    # skipped, but a worker with seal_credentials on needs at least one.
+    seal_private_key_files: list[Path] = [Path("var/secrets/seal-x25519.pem")]
 
 
 class WorkerSettings(_Section):

@@ -151,13 +151,11 @@ def _decisions(settings: Any) -> list[dict[str, Any]]:
     """Every decision on the topic, verified (a forged one would not count)."""
     verifier = DecisionVerifier.from_settings(settings.decisions)
     out = []
-    from kafka import KafkaConsumer, TopicPartition
+    from kafka import TopicPartition
 
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
-        enable_auto_commit=False,
-        consumer_timeout_ms=3000,
-    )
+    from pipeline.kafka.security import consumer as new_consumer
+
+    consumer = new_consumer(settings.kafka, enable_auto_commit=False, consumer_timeout_ms=3000)
     try:
         tp = TopicPartition(settings.topics.decisions, 0)
         consumer.assign([tp])

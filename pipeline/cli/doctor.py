@@ -11,16 +11,21 @@ from typing import Any
 
 import click
 import orjson
-from kafka import KafkaConsumer, TopicPartition
+from elasticsearch import AuthenticationException
+from kafka import TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from pipeline.cli.common import settings_of
 from pipeline.decisions.signing import load_private, load_public_keys
-from pipeline.errors import RestguardError
+from pipeline.errors import RestguardError, scrub
+from pipeline.es.client import describe as describe_es
 from pipeline.es.client import sync_client
-from pipeline.kafka.admin import admin_client, cluster_answers, topic_specs
+from pipeline.kafka.admin import admin_client, cluster_problem, topic_specs
 from pipeline.kafka.producer import Producer
+from pipeline.kafka.security import client_kwargs
+from pipeline.kafka.security import consumer as new_consumer
+from pipeline.kafka.security import describe as describe_kafka
 from pipeline.settings import fingerprint_secret
 from schemas.settings import Settings
 
@@ -80,17 +85,25 @@ def _secrets(settings: Settings) -> list[Finding]:
 
 def _kafka(settings: Settings) -> list[Finding]:
     servers = settings.kafka.bootstrap
-    if not cluster_answers(servers, timeout_s=5.0):
+    try:
+        client_kwargs(settings.kafka)  # reads the password and the TLS files now
+    except RestguardError as err:
+        return [Finding("kafka security", False, str(err), "fix the setting it names")]
+    out = [Finding("kafka security", True, describe_kafka(settings.kafka))]
+    problem = cluster_problem(settings.kafka, timeout_s=5.0)
+    if problem is not None:
         return [
+            *out,
             Finding(
                 "kafka",
                 False,
-                f"{servers} does not answer",
-                "restguard services up (local), or check kafka.bootstrap_servers",
-            )
+                f"{servers} does not answer: {problem}",
+                "restguard services up (local), or check kafka.bootstrap_servers and the "
+                "security settings",
+            ),
         ]
-    out = [Finding("kafka", True, f"{servers} answers")]
-    admin = admin_client(servers)
+    out.append(Finding("kafka", True, f"{servers} answers"))
+    admin = admin_client(settings.kafka)
     try:
         described = {
             t["name"]: t for t in admin.describe_topics([s.name for s in topic_specs(settings)])
@@ -131,7 +144,7 @@ def _kafka(settings: Settings) -> list[Finding]:
         out += _lag(settings)
         out.append(_skew(settings))
     except KafkaError as err:
-        out.append(Finding("kafka", False, f"{type(err).__name__}: {err}"))
+        out.append(Finding("kafka", False, scrub(f"{type(err).__name__}: {err}")))
     finally:
         admin.close()
     return out
@@ -139,8 +152,8 @@ def _kafka(settings: Settings) -> list[Finding]:
 
 def _lag(settings: Settings) -> list[Finding]:
     group = settings.worker.app_id
-    admin = admin_client(settings.kafka.bootstrap)
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka.bootstrap_servers)
+    admin = admin_client(settings.kafka)
+    consumer = new_consumer(settings.kafka)
     try:
         offsets = admin.list_group_offsets(group)
         offsets = offsets.get(group, offsets)
@@ -174,7 +187,7 @@ def _lag(settings: Settings) -> list[Finding]:
 
 def _skew(settings: Settings) -> Finding:
     """The broker stamps a probe record (LogAppendTime); compare with our clock."""
-    admin = admin_client(settings.kafka.bootstrap)
+    admin = admin_client(settings.kafka)
     try:
         admin.create_topics(
             [
@@ -193,9 +206,7 @@ def _skew(settings: Settings) -> Finding:
         pass
     finally:
         admin.close()
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers, consumer_timeout_ms=5000
-    )
+    consumer = new_consumer(settings.kafka, consumer_timeout_ms=5000)
     tp = TopicPartition(PROBE_TOPIC, 0)
     consumer.assign([tp])
     consumer.seek_to_end(tp)
@@ -222,25 +233,44 @@ def _skew(settings: Settings) -> Finding:
 
 def _elasticsearch(settings: Settings) -> list[Finding]:
     hosts = ",".join(settings.elasticsearch.hosts)
-    client = sync_client(settings.elasticsearch)
     try:
-        if not client.ping():
+        client = sync_client(settings.elasticsearch)  # reads the key or password files now
+    except RestguardError as err:
+        return [Finding("elasticsearch security", False, str(err), "fix the setting it names")]
+    out = [Finding("elasticsearch security", True, describe_es(settings.elasticsearch))]
+    try:
+        try:
+            health = client.cluster.health()
+        except AuthenticationException:
             return [
+                *out,
                 Finding(
                     "elasticsearch",
                     False,
-                    f"{hosts} does not answer",
-                    "restguard services up (local), or check elasticsearch.hosts",
-                )
+                    f"{hosts} refused the credentials (401)",
+                    "check elasticsearch.api_key, or username and password",
+                ),
             ]
-        health = client.cluster.health()
-        out = [
+        except Exception as err:
+            # elastic-transport's str() of a TLS or connection error is only "TLS error".
+            why = scrub(f"{type(err).__name__}: {getattr(err, 'message', '')}".rstrip(": "))
+            return [
+                *out,
+                Finding(
+                    "elasticsearch",
+                    False,
+                    f"{hosts} does not answer ({why})",
+                    "restguard services up (local), or check elasticsearch.hosts and the TLS "
+                    "settings",
+                ),
+            ]
+        out.append(
             Finding(
                 "elasticsearch",
                 health["status"] in ("green", "yellow"),
                 f"{hosts}: cluster {health['status']}",
             )
-        ]
+        )
         prefix = settings.elasticsearch.index_prefix
         for kind in ("audit", "decisions"):
             name = f"{prefix}-{kind}"
@@ -255,7 +285,7 @@ def _elasticsearch(settings: Settings) -> list[Finding]:
             )
         return out
     except Exception as err:
-        return [Finding("elasticsearch", False, f"{hosts}: {type(err).__name__}")]
+        return [*out, Finding("elasticsearch", False, f"{hosts}: {type(err).__name__}")]
     finally:
         client.close()
 

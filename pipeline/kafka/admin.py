@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from pipeline.errors import KafkaUnavailableError
-from schemas.settings import Settings
+from pipeline.errors import KafkaUnavailableError, scrub
+from pipeline.kafka.security import client_kwargs
+from schemas.settings import KafkaSettings, Settings
 
 log = logging.getLogger(__name__)
 HOUR_MS = 3_600_000
@@ -78,36 +82,109 @@ def topic_specs(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-def admin_client(bootstrap: str, timeout_s: float = 10.0) -> KafkaAdminClient:
-    try:
-        return KafkaAdminClient(
-            bootstrap_servers=bootstrap,
-            client_id="restguard-admin",
-            request_timeout_ms=int(timeout_s * 1000),
-        )
-    except KafkaError as err:
-        raise KafkaUnavailableError(bootstrap, str(err) or type(err).__name__) from err
+class _Admin(KafkaAdminClient):  # type: ignore[misc]
+    """A KafkaAdminClient that cleans up when bootstrapping fails: kafka-python 3.0 raises from
+    its constructor and leaves the IO thread and the sockets open."""
+
+    def __init__(self, **configs: Any) -> None:
+        try:
+            super().__init__(**configs)
+        except BaseException:
+            if hasattr(self, "_net"):
+                with contextlib.suppress(Exception):
+                    self._client.close()
+                with contextlib.suppress(Exception):
+                    self._net.stop()
+                with contextlib.suppress(Exception):
+                    self._metrics.close()
+            raise
 
 
-def cluster_answers(bootstrap: str, timeout_s: float = 3.0) -> bool:
-    """True if the cluster answers a metadata request."""
+class _Reasons(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reasons: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        if str(record.msg).startswith("Bootstrap connection to") and len(args) >= 2:
+            self.reasons.append(str(args[1]))
+
+    def reason(self) -> str | None:
+        """The most telling one: a refused login or a certificate beats a closed socket."""
+        telling = [r for r in self.reasons if "socket disconnected" not in r]
+        found = telling or self.reasons
+        return found[-1] if found else None
+
+
+_reasons_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _bootstrap_reasons() -> Iterator[_Reasons]:
+    """Why kafka-python's bootstrap connections failed meanwhile: its exception only says that
+    bootstrapping timed out; the reason (a refused login, an untrusted certificate) is only
+    logged, and the CLI silences kafka-python's logs."""
+    logger = logging.getLogger("kafka.net.manager")
+    handler = _Reasons()
+    with _reasons_lock:
+        level, propagate = logger.level, logger.propagate
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+        logger.propagate = False
+        try:
+            yield handler
+        finally:
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
+
+
+def admin_client(
+    settings: KafkaSettings, timeout_s: float = 10.0, bootstrap_timeout_s: float = 30.0
+) -> KafkaAdminClient:
+    """An admin client, connected: a failure says why (a refused login, a certificate)."""
+    kwargs = client_kwargs(settings)
+    with _bootstrap_reasons() as seen:
+        try:
+            return _Admin(
+                **kwargs,
+                client_id="restguard-admin",
+                request_timeout_ms=int(timeout_s * 1000),
+                bootstrap_timeout_ms=int(bootstrap_timeout_s * 1000),
+            )
+        except KafkaError as err:
+            detail = str(err) or type(err).__name__
+            if (reason := seen.reason()) is not None:
+                detail = f"{detail} ({reason})"
+            raise KafkaUnavailableError(settings.bootstrap, detail) from err
+
+
+def cluster_problem(settings: KafkaSettings, timeout_s: float = 3.0) -> str | None:
+    """None if the cluster answers a metadata request, else why not (a refused login, an
+    untrusted certificate, no answer), with any secret masked."""
     try:
-        client = admin_client(bootstrap, timeout_s)
-    except KafkaUnavailableError:
-        return False
+        client = admin_client(settings, timeout_s, bootstrap_timeout_s=timeout_s)
+    except KafkaUnavailableError as err:
+        return err.detail
     try:
         client.describe_cluster()
-        return True
-    except KafkaError:
-        return False
+        return None
+    except KafkaError as err:
+        return scrub(f"{type(err).__name__}: {err}")
     finally:
         with contextlib.suppress(Exception):
             client.close()
 
 
+def cluster_answers(settings: KafkaSettings, timeout_s: float = 3.0) -> bool:
+    """True if the cluster answers a metadata request (a refused login is no answer)."""
+    return cluster_problem(settings, timeout_s) is None
+
+
 def ensure_topics(settings: Settings) -> list[str]:
     """Create the missing topics; returns the names created."""
-    client = admin_client(settings.kafka.bootstrap)
+    client = admin_client(settings.kafka)
     try:
         existing = set(client.list_topics())
         missing = [s for s in topic_specs(settings) if s.name not in existing]

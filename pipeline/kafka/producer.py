@@ -9,7 +9,8 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from pipeline.errors import KafkaUnavailableError, SinkError
+from pipeline.errors import KafkaUnavailableError, SinkError, scrub
+from pipeline.kafka.security import client_kwargs
 from schemas.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ class Producer:
         self.servers = settings.bootstrap
         try:
             self._producer = KafkaProducer(
-                bootstrap_servers=settings.bootstrap_servers,
+                **client_kwargs(settings),
                 client_id=f"{settings.client_id}-cli",
                 acks="all",
                 linger_ms=max(settings.linger_ms, 5),
@@ -44,7 +45,7 @@ class Producer:
 
     def _err(self, exc: BaseException) -> None:
         self.failed += 1
-        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.last_error = scrub(f"{type(exc).__name__}: {exc}")
 
     def send(self, topic: str, value: bytes | None, key: bytes | None = None) -> None:
         try:
