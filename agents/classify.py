@@ -29,7 +29,7 @@ def register(app: faust.App, rt: Runtime) -> Any:
                 SourceRecord(e.value, e.message.topic, e.message.partition, e.message.offset)
                 for e in events
             ]
-            parsed = parse_records(records)
+            parsed = parse_records(records, rt.opener)
             classes = rt.processor.classify(parsed.events)
             # The only I/O of the core (issuer keys, introspection) runs off the event loop.
             await asyncio.to_thread(rt.processor.prefetch, classes)

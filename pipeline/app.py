@@ -7,6 +7,7 @@ from typing import Any
 
 import faust
 
+from pipeline.auth.seal import Opener, opener_from
 from pipeline.core import Processor
 from pipeline.decisions.live import DecisionsView
 from pipeline.decisions.signing import DecisionSigner, DecisionVerifier
@@ -14,6 +15,7 @@ from pipeline.detect.rules import Detector
 from pipeline.detect.signals import SignalDeriver
 from pipeline.es.bulk import BulkWriter
 from pipeline.es.client import async_client
+from pipeline.kafka.security import faust_credentials
 from pipeline.metrics import Metrics
 from schemas.settings import Settings
 
@@ -42,6 +44,8 @@ class Runtime:
     verifier: DecisionVerifier
     decisions: DecisionsView | None = None
     metrics: Metrics = field(default_factory=Metrics)
+    # Opens sealed credentials (None: no private key, sealed events are dead-lettered).
+    opener: Opener | None = None
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -50,6 +54,7 @@ def create_app(settings: Settings) -> faust.App:
     return faust.App(
         w.app_id,
         broker=[f"kafka://{server}" for server in k.bootstrap_servers],
+        broker_credentials=faust_credentials(k),
         store="memory://",
         datadir=str(w.data_dir),
         key_serializer="raw",
@@ -105,4 +110,5 @@ def build_runtime(
         signer=DecisionSigner.from_settings(settings.decisions),
         verifier=DecisionVerifier.from_settings(settings.decisions),
         decisions=decisions,
+        opener=opener_from(settings.secrets, required=settings.secrets.seal_credentials),
     )

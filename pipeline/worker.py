@@ -11,6 +11,7 @@ from elasticsearch import ApiError
 from agents import classify, detect, index, maintenance, metrics
 from agents import decisions as decisions_agent
 from pipeline.app import build_runtime, create_app
+from pipeline.auth.seal import opener_from
 from pipeline.core import build_processor
 from pipeline.decisions.live import DecisionsView, LiveRevocations
 from pipeline.decisions.signing import DecisionSigner
@@ -75,6 +76,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     """Blocks until the worker is stopped (SIGTERM/SIGINT)."""
     fingerprint_secret(settings)  # fail before anything starts if a secret is missing
     DecisionSigner.from_settings(settings.decisions)
+    opener_from(settings.secrets, required=settings.secrets.seal_credentials)
     prepare(settings)
     settings.worker.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_worker_app(settings)

@@ -25,12 +25,16 @@ MAX_QUERY = 32_768
 MAX_HEADER_VALUE = 32_768
 MAX_HEADERS = 128
 MAX_TEXT = 4_096
+MAX_SEALED = 262_144
 
 EventId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._:-]{1,128}$")]
 Method = Annotated[
     str, StringConstraints(pattern=r"^[A-Za-z]{1,16}$", to_upper=True, strip_whitespace=True)
 ]
 ShortText = Annotated[str, StringConstraints(max_length=MAX_TEXT)]
+SealedBox = Annotated[
+    str, StringConstraints(max_length=MAX_SEALED, pattern=r"^rgs[0-9]+\.[A-Za-z0-9._-]+$")
+]
 
 
 def _event_id_optional(schema: dict[str, Any]) -> None:
@@ -65,6 +69,13 @@ class RequestEvent(BaseModel):
     bytes: Annotated[int, Field(ge=0)] | None = None
     gateway: ShortText | None = None
     username: ShortText | None = None
+    sealed: SealedBox | None = Field(
+        default=None,
+        description="The event's credentials (credential headers; the query too when it has "
+        "secret parameters, which stay there as REDACTED) sealed to the pipeline's public key: "
+        "rgs1.<key id>.<ephemeral key>.<nonce and ciphertext>, bound to event_id. Only workers "
+        "holding the private key can open it (pipeline/auth/seal.py).",
+    )
 
     @field_validator("client_ip", mode="before")
     @classmethod
@@ -84,35 +95,7 @@ class RequestEvent(BaseModel):
     @field_validator("headers", mode="before")
     @classmethod
     def _headers(cls, value: object) -> dict[str, str]:
-        """Header names are case-insensitive: lower-case them; join repeated names."""
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ValueError("headers must be an object of header name to value")
-        if len(value) > MAX_HEADERS:
-            raise ValueError(f"{len(value)} headers, over the limit of {MAX_HEADERS}")
-        out: dict[str, str] = {}
-        for name, raw in value.items():
-            if not isinstance(name, str) or not name or len(name) > 256:
-                raise ValueError("header names must be non-empty strings of at most 256 chars")
-            if isinstance(raw, list):
-                if not all(isinstance(v, str) for v in raw):
-                    raise ValueError(f"header {name[:64]!r} must be a string or list of strings")
-                text = ("; " if name.lower() == "cookie" else ", ").join(raw)
-            elif isinstance(raw, str):
-                text = raw
-            else:
-                raise ValueError(f"header {name[:64]!r} must be a string")
-            if len(text) > MAX_HEADER_VALUE:
-                raise ValueError(
-                    f"header {name[:64]!r} is {len(text)} chars, over the limit of "
-                    f"{MAX_HEADER_VALUE}"
-                )
-            key = name.lower()
-            if key in out:
-                text = out[key] + ("; " if key == "cookie" else ", ") + text
-            out[key] = text
-        return out
+        return normalize_headers(value)
 
     @model_validator(mode="before")
     @classmethod
@@ -121,6 +104,38 @@ class RequestEvent(BaseModel):
             data = dict(data)
             data["event_id"] = content_id(data)
         return data
+
+
+def normalize_headers(value: object) -> dict[str, str]:
+    """Header names are case-insensitive: lower-case them; join repeated names. ValueError if
+    the headers break the contract's bounds."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError("headers must be an object of header name to value")
+    if len(value) > MAX_HEADERS:
+        raise ValueError(f"{len(value)} headers, over the limit of {MAX_HEADERS}")
+    out: dict[str, str] = {}
+    for name, raw in value.items():
+        if not isinstance(name, str) or not name or len(name) > 256:
+            raise ValueError("header names must be non-empty strings of at most 256 chars")
+        if isinstance(raw, list):
+            if not all(isinstance(v, str) for v in raw):
+                raise ValueError(f"header {name[:64]!r} must be a string or list of strings")
+            text = ("; " if name.lower() == "cookie" else ", ").join(raw)
+        elif isinstance(raw, str):
+            text = raw
+        else:
+            raise ValueError(f"header {name[:64]!r} must be a string")
+        if len(text) > MAX_HEADER_VALUE:
+            raise ValueError(
+                f"header {name[:64]!r} is {len(text)} chars, over the limit of {MAX_HEADER_VALUE}"
+            )
+        key = name.lower()
+        if key in out:
+            text = out[key] + ("; " if key == "cookie" else ", ") + text
+        out[key] = text
+    return out
 
 
 def normalize_ip(value: str) -> str:
@@ -167,6 +182,10 @@ def content_id(data: dict[str, Any], salt: str = "") -> str:
 def _plain(value: object) -> object:
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, int) and not -(2**63) <= value < 2**64:
+        return hex(value)  # past what orjson writes (and str() refuses over 4300 digits)
     if isinstance(value, str | int | float | bool) or value is None:
         return value
-    return str(value)
+    # No valid field value (the event will be refused): any stable stand-in will do, where
+    # str() of a deeply nested list recursed past Python's limit.
+    return type(value).__name__

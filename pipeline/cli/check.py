@@ -10,6 +10,8 @@ import click
 import orjson
 
 from pipeline.audit import credential_doc
+from pipeline.auth.seal import opener_from
+from pipeline.auth.sealed import try_open
 from pipeline.cli.common import note, settings_of
 from pipeline.cli.ingest import open_input
 from pipeline.core import Processor, build_processor
@@ -67,17 +69,21 @@ def _registry(settings: Settings, wanted: bool) -> Mapping[str, CredentialEvent]
 def command(ctx: click.Context, file: str, fmt: str, registry: bool) -> None:
     """Dry-run FILE (or stdin) through the agents' own code: one JSON line per event with its
     scheme, credentials (as fingerprints), principal, validation outcome and reason, verdict and
-    rule. Nothing is written anywhere; Kafka is only read for the key registry."""
+    rule. Sealed credentials are opened with the private keys that exist
+    (secrets.seal_private_key_files). Nothing is written anywhere; Kafka is only read for the
+    key registry."""
     settings = settings_of(ctx)
     processor = build_processor(
         settings, fingerprint_secret(settings), registry=_registry(settings, registry)
     )
+    opener = opener_from(settings.secrets)
     stream, path, _ = open_input(file)
     schemes: Counter[str] = Counter()
     rulings: Counter[str] = Counter()
     bad = 0
     with stream:
-        for line, parsed in events_of(read_lines(stream), parser_for(fmt), source_name(path)):
+        for line, event in events_of(read_lines(stream), parser_for(fmt), source_name(path)):
+            parsed = event if isinstance(event, InvalidEventError) else try_open(event, opener)
             if isinstance(parsed, InvalidEventError):
                 bad += 1
                 out: dict[str, Any] = {"line": line.number, "error": parsed.reason}

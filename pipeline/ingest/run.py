@@ -7,10 +7,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
+from pipeline.auth.sealed import EventSealer, gateway_sealer
 from pipeline.errors import InvalidEventError
 from pipeline.ingest.formats import parser_for
 from pipeline.ingest.lines import Line, events_of
 from pipeline.wire import dead_letter, pack
+from schemas.request import RequestEvent
 from schemas.settings import Settings
 
 
@@ -46,8 +48,10 @@ def ingest(
     gateway: str | None = None,
     progress: Progress | None = None,
 ) -> IngestSummary:
-    """Parse, pack and send every line. Never stops on a bad line."""
+    """Parse, seal (secrets.seal_credentials), pack and send every line. Never stops on a bad
+    line."""
     parse = parser_for(fmt)
+    seal = gateway_sealer(settings)
     topics = settings.topics
     size = settings.kafka.pack_size
     summary = IngestSummary()
@@ -62,9 +66,10 @@ def ingest(
             summary.records += 1
             packed.clear()
 
-    for line, parsed in events_of(lines, parse, source, gateway):
+    for line, event in events_of(lines, parse, source, gateway):
         summary.lines += 1
         read_bytes += len(line.raw) + 1
+        parsed = _sealed(event, seal) if seal is not None else event
         if isinstance(parsed, InvalidEventError):
             summary.dead += 1
             summary.first_error = summary.first_error or f"line {line.number}: {parsed.reason}"
@@ -85,3 +90,14 @@ def ingest(
     sink.flush()
     summary.seconds = time.monotonic() - start
     return summary
+
+
+def _sealed(
+    event: RequestEvent | InvalidEventError, seal: EventSealer
+) -> RequestEvent | InvalidEventError:
+    if isinstance(event, InvalidEventError):
+        return event
+    try:
+        return seal.seal(event)
+    except InvalidEventError as err:
+        return err
