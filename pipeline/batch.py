@@ -11,6 +11,8 @@ import orjson
 
 from pipeline.audit import audit_document, dumps
 from pipeline.auth.credentials import Classification
+from pipeline.auth.seal import Opener
+from pipeline.auth.sealed import try_open
 from pipeline.core import Processor
 from pipeline.detect.signals import Signal, SignalDeriver, aggregate
 from pipeline.errors import EventParseError, InvalidEventError
@@ -26,7 +28,7 @@ from schemas.signal import SignalBatch
 class SourceRecord:
     """A Kafka record's value and where it came from (for dead letters)."""
 
-    value: bytes
+    value: bytes | None  # None: a tombstone (Kafka allows one on any topic)
     topic: str
     partition: int | None = None
     offset: int | None = None
@@ -52,11 +54,14 @@ class ParsedBatch:
     dead: list[DeadLetter] = field(default_factory=list)
 
 
-def parse_records(records: Sequence[SourceRecord]) -> ParsedBatch:
-    """RequestEvent records (single or packed) → events; every bad one → a dead letter."""
+def parse_records(records: Sequence[SourceRecord], opener: Opener | None = None) -> ParsedBatch:
+    """RequestEvent records (single or packed) → events, their sealed credentials opened; every
+    bad one (an event that cannot be opened too) → a dead letter."""
     out = ParsedBatch()
     for rec in records:
         for index, (raw, parsed) in enumerate(decode_requests(rec.value)):
+            if not isinstance(parsed, InvalidEventError) and parsed.sealed is not None:
+                parsed = try_open(parsed, opener)
             if isinstance(parsed, InvalidEventError):
                 out.dead.append(
                     dead_letter(
@@ -91,7 +96,12 @@ def judge_records(
             out.audit_lines.append(dumps(audit_document(event, cls, e.check, e.ruling, now)))
             out.tally[(cls.scheme, e.check.outcome, e.ruling.verdict)] += 1
             if deriver is not None:
-                signals.extend(deriver.signals(e))
+                src = (
+                    (rec.partition, rec.offset, index)
+                    if rec.partition is not None and rec.offset is not None
+                    else None
+                )
+                signals.extend(deriver.signals(e, src))
         except Exception as err:
             out.dead.append(
                 dead_letter(
@@ -112,10 +122,13 @@ def judge_records(
 
 
 def classify_records(
-    records: Sequence[SourceRecord], processor: Processor, now: datetime | None = None
+    records: Sequence[SourceRecord],
+    processor: Processor,
+    now: datetime | None = None,
+    opener: Opener | None = None,
 ) -> ClassifiedBatch:
     """parse → classify → prefetch → judge, synchronously (tests, tools)."""
-    parsed = parse_records(records)
+    parsed = parse_records(records, opener)
     classes = processor.classify(parsed.events)
     processor.prefetch(classes)
     return judge_records(parsed, classes, processor, now or datetime.now(UTC))
@@ -168,6 +181,14 @@ def index_actions(records: Sequence[SourceRecord], prefix: str) -> IndexBatch:
     """Audit lines → bulk index actions (`_id` = event.id, daily index by @timestamp)."""
     out = IndexBatch()
     for rec in records:
+        if not rec.value or not rec.value.strip():
+            err = EventParseError("audit record holds no line")
+            out.dead.append(
+                dead_letter(
+                    err, rec.value or b"", rec.topic, partition=rec.partition, offset=rec.offset
+                )
+            )
+            continue
         for index, line in enumerate(x for x in rec.value.split(b"\n") if x.strip()):
             fast = _id_and_day(line)
             if fast is not None:

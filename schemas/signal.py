@@ -24,6 +24,11 @@ class Observation(BaseModel):
     at: float = Field(description="event time, epoch seconds")
     value: str | None = Field(default=None, description="the user name or IP it concerns")
     count: int = Field(default=1, ge=1)
+    src: tuple[int, int, int] | None = Field(
+        default=None,
+        description="the call's requests partition, offset and index in its record: a call "
+        "replayed after a crash is recognised and not counted twice",
+    )
 
 
 class SignalBatch(BaseModel):

@@ -8,11 +8,11 @@ however far behind the stream is. Each subject's n-th offense within `offense_me
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -28,7 +28,7 @@ from pipeline.detect.window import (
 )
 from schemas.decision import Action, Decision, SubjectType
 from schemas.settings import DetectionSettings, ThresholdRule
-from schemas.signal import SignalBatch, SignalKind
+from schemas.signal import Observation, SignalBatch, SignalKind
 
 
 @dataclass(frozen=True)
@@ -138,13 +138,24 @@ class SubjectState:
     until: float = 0.0  # event time until which a decision is in force
     offenses: int = 0
     last_offense: float = 0.0
+    applied: int = -1  # the last signals-topic offset folded in (a replay skips up to it)
+    # per requests partition, the last call (offset, index) folded in (a replayed call is skipped)
+    marks: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def loads(cls, raw: bytes | None) -> SubjectState:
         if not raw:
             return cls({})
         d = orjson.loads(raw)
-        return cls(d.get("w", {}), d.get("n", 0.0), d.get("u", 0.0), d.get("o", 0), d.get("l", 0.0))
+        return cls(
+            d.get("w", {}),
+            d.get("n", 0.0),
+            d.get("u", 0.0),
+            d.get("o", 0),
+            d.get("l", 0.0),
+            d.get("a", -1),
+            d.get("m", {}),
+        )
 
     def dumps(self) -> bytes:
         return orjson.dumps(
@@ -154,8 +165,45 @@ class SubjectState:
                 "u": self.until,
                 "o": self.offenses,
                 "l": self.last_offense,
+                "a": self.applied,
+                "m": self.marks,
             }
         )
+
+
+def fresh(observations: list[Observation], state: SubjectState) -> list[Observation]:
+    """The observations not yet folded into the state, judged by their calls' partition and
+    offset (a call replayed after a crash is skipped, also when it comes twice in one batch),
+    and the state's marks moved past them. Observations without a source always count."""
+    before = state.marks
+    after = dict(before)
+    seen: set[tuple[Any, ...]] = set()
+    out = []
+    for o in observations:
+        if o.src is None:
+            out.append(o)
+            continue
+        partition, offset, index = o.src
+        key = str(partition)
+        mark = before.get(key)
+        if mark is not None and (offset, index) <= (mark[0], mark[1]):
+            continue
+        ident = (o.kind, o.src, o.value, o.at)
+        if ident in seen:
+            continue
+        seen.add(ident)
+        out.append(o)
+        top = after.get(key)
+        if top is None or (offset, index) > (top[0], top[1]):
+            after[key] = [offset, index]
+    state.marks = after
+    return out
+
+
+def decision_id(*parts: object) -> str:
+    """The same decision from the same evidence gets the same id: a replay after a crash
+    re-issues it under its first id, and every receiver (and the index) keeps one."""
+    return hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
 class Detector:
@@ -195,7 +243,9 @@ class Detector:
             cfg = self._rule_settings(rule)
             if not cfg.enabled:
                 continue
-            obs = [o for o in batch.observations if o.kind is rule.consumes]
+            # Calls made while the subject was blocked were refused at the gate: they are not
+            # evidence for the next block (else a client retrying through a block stays blocked).
+            obs = [o for o in batch.observations if o.kind is rule.consumes and o.at >= state.until]
             if not obs:
                 continue
             state.now = max(state.now, max(o.at for o in obs))
@@ -242,7 +292,7 @@ class Detector:
             blocked[ip] = state.now + duration
             decisions.append(
                 Decision(
-                    id=uuid.uuid4().hex,
+                    id=decision_id("ip", ip, "distributed-spray", max(times)),
                     subject_type=SubjectType.IP,
                     subject=ip,
                     action=Action.BLOCK,
@@ -293,7 +343,7 @@ class Detector:
                 del state.windows[name]
         wall = self.clock()
         return Decision(
-            id=uuid.uuid4().hex,
+            id=decision_id(kind, subject, rule.name, state.offenses, state.now),
             subject_type=SubjectType(kind),
             subject=subject,
             action=rule.action,

@@ -30,12 +30,18 @@ _TRACKED = frozenset(
 _INVALID = frozenset(o for o in Outcome if o not in (Outcome.VALID, Outcome.NOT_VALIDATED))
 
 
+# Where the call came from: (requests partition, offset, index in a packed record). Detection
+# skips what it already folded in, so calls replayed after a crash are not counted twice.
+Source = tuple[int, int, int]
+
+
 @dataclass(frozen=True, slots=True)
 class Signal:
     key: str
     kind: SignalKind
     at: float
     value: str | None = None
+    src: Source | None = None
 
 
 class SignalDeriver:
@@ -59,20 +65,20 @@ class SignalDeriver:
             fnmatch.fnmatchcase(e.event.path, p) for p in self._paths
         )
 
-    def signals(self, e: Evaluated) -> list[Signal]:
+    def signals(self, e: Evaluated, src: Source | None = None) -> list[Signal]:
         at = e.event.timestamp.timestamp()
         ip = e.cls.client_ip
         principal = e.check.principal or e.cls.principal
         out: list[Signal] = []
         if e.check.outcome is Outcome.REVOKED:
-            out.append(Signal(f"ip:{ip}", SignalKind.REVOKED_USE, at))
+            out.append(Signal(f"ip:{ip}", SignalKind.REVOKED_USE, at, None, src))
         if self.is_failure(e):
-            out.append(Signal(f"ip:{ip}", SignalKind.FAILURE, at, principal))
+            out.append(Signal(f"ip:{ip}", SignalKind.FAILURE, at, principal, src))
             if principal:
-                out.append(Signal(f"user:{principal}", SignalKind.USER_FAILURE, at, ip))
+                out.append(Signal(f"user:{principal}", SignalKind.USER_FAILURE, at, ip, src))
             if any(fnmatch.fnmatchcase(e.event.path, p) for p in self._login):
-                out.append(Signal(f"ip:{ip}", SignalKind.LOGIN_FAILURE, at))
-                out.append(Signal("endpoint:login", SignalKind.LOGIN_FAILURE, at, ip))
+                out.append(Signal(f"ip:{ip}", SignalKind.LOGIN_FAILURE, at, None, src))
+                out.append(Signal("endpoint:login", SignalKind.LOGIN_FAILURE, at, ip, src))
             return out
         primary = e.cls.primary
         if primary is None or primary.scheme not in _TRACKED:
@@ -85,7 +91,9 @@ class SignalDeriver:
             and e.ruling.rule.startswith("scheme:")
             and primary.fingerprint
         ):
-            out.append(Signal(f"credential:{primary.fingerprint}", SignalKind.POLICY_BLOCK, at))
+            out.append(
+                Signal(f"credential:{primary.fingerprint}", SignalKind.POLICY_BLOCK, at, None, src)
+            )
         out.extend(self._uses(subject, ip, at))
         return out
 
@@ -131,16 +139,18 @@ class SignalDeriver:
 
 def aggregate(signals: Iterable[Signal]) -> dict[str, SignalBatch]:
     """Signals of a batch → one SignalBatch per subject (same kind, time and value merged)."""
-    grouped: dict[str, dict[tuple[SignalKind, float, str | None], int]] = defaultdict(dict)
+    grouped: dict[str, dict[tuple[SignalKind, float, str | None, Source | None], int]] = (
+        defaultdict(dict)
+    )
     for s in signals:
         slot = grouped[s.key]
-        k = (s.kind, s.at, s.value)
+        k = (s.kind, s.at, s.value, s.src)
         slot[k] = slot.get(k, 0) + 1
     return {
         key: SignalBatch(
             observations=[
-                Observation(kind=kind, at=at, value=value, count=n)
-                for (kind, at, value), n in slot.items()
+                Observation(kind=kind, at=at, value=value, count=n, src=src)
+                for (kind, at, value, src), n in slot.items()
             ]
         )
         for key, slot in grouped.items()
