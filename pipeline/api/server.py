@@ -29,13 +29,14 @@ from pipeline.api.params import (
     decode_cursor,
     encode_cursor,
 )
+from pipeline.auth.sealed import gateway_sealer
 from pipeline.core import Processor
 from pipeline.decisions.live import DecisionsView
 from pipeline.enforce.server import decision_json, sse
 from pipeline.errors import ElasticsearchUnavailableError
 from pipeline.es.query import AuditFilter, search_audit, search_audit_page
 from pipeline.es.stats import audit_stats, search_decisions
-from pipeline.kafka.producer import Producer
+from pipeline.kafka.publisher import Publisher
 from schemas.decision import Decision
 from schemas.request import RequestEvent
 from schemas.settings import Settings
@@ -83,16 +84,17 @@ class QueryApi:
         processor: Processor,
         es: Elasticsearch,
         decisions: DecisionsView | None,
-        producer: Producer | None,
+        publisher: Publisher | None,
     ) -> None:
         self.settings = settings
         self.processor = processor
         self.es = es
         self.decisions = decisions
-        self.producer = producer
+        self.publisher = publisher
         self.counts: Counter[str] = Counter()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.subscribers: set[asyncio.Queue[bytes]] = set()
+        self._seal = gateway_sealer(settings) if publisher is not None else None
 
     # -- the auth middleware ------------------------------------------------------------------
     def _event(self, request: web.Request, status: int) -> RequestEvent:
@@ -167,13 +169,16 @@ class QueryApi:
 
     def _audit(self, request: web.Request, status: int) -> None:
         """Every API call goes through the pipeline like any other REST call."""
-        if self.producer is None:
+        if self.publisher is None:
             return
         try:
             event = self._event(request, status)
-            self.producer.send(
+            if self._seal is not None:
+                event = self._seal.seal(event)
+            if not self.publisher.publish(
                 self.settings.topics.requests, event.model_dump_json(exclude_none=True).encode()
-            )
+            ):
+                log.warning("API call not published: the publish queue is full")
         except Exception as err:
             log.warning("API call not published: %s", type(err).__name__)
 

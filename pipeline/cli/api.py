@@ -12,7 +12,7 @@ from pipeline.cli.common import note, settings_of
 from pipeline.core import build_processor
 from pipeline.decisions.live import DecisionsView, LiveRevocations
 from pipeline.es.client import sync_client
-from pipeline.kafka.producer import Producer
+from pipeline.kafka.publisher import Publisher
 from pipeline.kafka.registry import credential_view
 from pipeline.settings import fingerprint_secret
 
@@ -50,8 +50,8 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         revocations=LiveRevocations(decisions),
     )
     es = sync_client(settings.elasticsearch)
-    producer = Producer(settings.kafka) if settings.api.publish_events else None
-    api = QueryApi(settings, processor, es, decisions, producer)
+    publisher = Publisher(settings.kafka).start() if settings.api.publish_events else None
+    api = QueryApi(settings, processor, es, decisions, publisher)
     holder["api"] = api
     note(
         f"api: http://{settings.api.host}:{settings.api.port}/ (dashboard), /api/v1/… "
@@ -72,6 +72,5 @@ def serve(ctx: click.Context, host: str | None, port: int | None) -> None:
         decisions.stop()
         registry.stop()
         es.close()
-        if producer is not None:
-            producer.flush()
-            producer.close()
+        if publisher is not None:
+            publisher.close()

@@ -13,7 +13,7 @@ from pipeline.decisions.book import Entry
 from pipeline.decisions.live import DecisionsView, LiveRevocations
 from pipeline.enforce.sdk import Enforcer
 from pipeline.enforce.server import DecisionPoint
-from pipeline.kafka.producer import Producer
+from pipeline.kafka.publisher import Publisher
 from pipeline.kafka.registry import credential_view
 from pipeline.settings import fingerprint_secret
 
@@ -83,8 +83,8 @@ def serve(
         else None
     )
     enforcer = Enforcer(settings, processor=processor, decisions=decisions)
-    producer = Producer(settings.kafka) if cfg.publish_events else None
-    point = DecisionPoint(settings, enforcer, producer)
+    publisher = Publisher(settings.kafka).start() if cfg.publish_events else None
+    point = DecisionPoint(settings, enforcer, publisher)
     holder["dp"] = point
     if decisions.wait_synced(SYNC_WAIT_S):
         note(f"decisions loaded: {len(decisions.active())} live")
@@ -112,6 +112,5 @@ def serve(
         decisions.stop()
         if registry is not None:
             registry.stop()
-        if producer is not None:
-            producer.flush()
-            producer.close()
+        if publisher is not None:
+            publisher.close()

@@ -23,9 +23,10 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from pipeline.auth.sealed import gateway_sealer
 from pipeline.decisions.book import Entry
 from pipeline.enforce.sdk import Answer, Enforcer
-from pipeline.kafka.producer import Producer
+from pipeline.kafka.publisher import Publisher
 from schemas.request import RequestEvent
 from schemas.settings import Settings
 
@@ -37,16 +38,17 @@ _HOP = {"host", "content-length", "connection", "x-original-uri", "x-original-me
 
 class DecisionPoint:
     def __init__(
-        self, settings: Settings, enforcer: Enforcer, producer: Producer | None = None
+        self, settings: Settings, enforcer: Enforcer, publisher: Publisher | None = None
     ) -> None:
         self.settings = settings
         self.enforcer = enforcer
-        self.producer = producer
+        self.publisher = publisher
         self.counts: Counter[str] = Counter()
         self.latency_sum = 0.0
         self.subscribers: set[asyncio.Queue[bytes]] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
         self._proxies = [*_LOOPBACK, *settings.classifier.trusted_proxies]
+        self._seal = gateway_sealer(settings) if publisher is not None else None
 
     # -- decisions feed (called from the view's thread) -----------------------------------------
     def on_change(self, key: str, entry: Entry | None) -> None:
@@ -111,16 +113,19 @@ class DecisionPoint:
         answer = self.enforcer.check(event)
         self.latency_sum += time.perf_counter() - start
         self.counts["allow" if answer.allow else "deny"] += 1
-        if self.producer is not None:
+        if self.publisher is not None:
             self._publish(event, answer)
         return respond(answer)
 
     def _publish(self, event: RequestEvent, answer: Answer) -> None:
-        """What this point saw becomes a request event (status 0: allowed, before upstream)."""
+        """What this point saw becomes a request event (status 0: allowed, before upstream).
+        Queued, never awaited: the answer does not wait for Kafka (see Publisher)."""
         published = event if answer.allow else event.model_copy(update={"status": answer.status})
-        assert self.producer is not None  # noqa: S101 - caller checked
+        assert self.publisher is not None  # noqa: S101 - caller checked
         try:
-            self.producer.send(
+            if self._seal is not None:
+                published = self._seal.seal(published)
+            queued = self.publisher.publish(
                 self.settings.topics.requests,
                 published.model_dump_json(exclude_none=True).encode(),
                 key=event.client_ip.encode(),
@@ -128,6 +133,9 @@ class DecisionPoint:
         except Exception as err:
             self.counts["publish_failed"] += 1
             log.warning("request event not published: %s", type(err).__name__)
+            return
+        if not queued:
+            self.counts["publish_dropped"] += 1
 
     async def authz(self, request: web.Request) -> web.Response:
         method = request.headers.get("X-Original-Method", "GET")
@@ -166,7 +174,20 @@ class DecisionPoint:
     async def health(self, request: web.Request) -> web.Response:
         status = self.enforcer.status()
         ok = status["synced"] or self.settings.enforce.fail_mode == "open"
+        if self.publisher is not None:
+            status["publisher"] = self._publisher_status()
         return web.json_response(status, status=200 if ok else 503)
+
+    def _publisher_status(self) -> dict[str, Any]:
+        p = self.publisher
+        assert p is not None  # noqa: S101 - caller checked
+        return {
+            "connected": p.connected,
+            "pending": p.pending,
+            "acked": p.acked,
+            "failed": p.failed,
+            "dropped": p.dropped,
+        }
 
     async def metrics(self, request: web.Request) -> web.Response:
         status = self.enforcer.status()
@@ -187,6 +208,12 @@ class DecisionPoint:
             "# TYPE restguard_enforce_rejected_decisions_total counter",
             f"restguard_enforce_rejected_decisions_total {sum(status['rejected'].values())}",
         ]
+        if self.publisher is not None:
+            for name, value in self._publisher_status().items():
+                kind = "gauge" if name in {"connected", "pending"} else "counter"
+                suffix = "" if kind == "gauge" else "_total"
+                metric = f"restguard_enforce_publish_{name}{suffix}"
+                lines += [f"# TYPE {metric} {kind}", f"{metric} {int(value)}"]
         return web.Response(
             text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8"
         )

@@ -18,11 +18,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
+from pipeline.errors import scrub
+from pipeline.kafka.security import consumer as new_consumer
 from schemas.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,18 @@ class ViewStatus:
     @property
     def stale_s(self) -> float | None:
         return None if self.last_contact is None else max(0.0, time.time() - self.last_contact)
+
+
+def _broker_connected(consumer: KafkaConsumer) -> bool:
+    """Whether the consumer holds a live connection to any broker (kafka-python's client API;
+    True when it cannot tell, so a change of that API never makes a view look stale)."""
+    client: Any = getattr(consumer, "_client", None)
+    try:
+        brokers = client.cluster.brokers()
+        nodes = [getattr(b, "node_id", getattr(b, "nodeId", None)) for b in brokers]
+        return any(client.connected(n) for n in nodes if n is not None)
+    except Exception:
+        return True
 
 
 class CompactedView(Mapping[str, V], Generic[V]):
@@ -158,7 +172,7 @@ class CompactedView(Mapping[str, V], Generic[V]):
                 self._follow(consumer)
             except KafkaError as err:
                 self._connected = False
-                self._last_error = f"{type(err).__name__}: {err}"[:300]
+                self._last_error = scrub(f"{type(err).__name__}: {err}")[:300]
                 log.warning(
                     "view of %s: %s (serving the last known %d keys)",
                     self.topic,
@@ -173,8 +187,8 @@ class CompactedView(Mapping[str, V], Generic[V]):
                         consumer.close()
 
     def _open(self) -> KafkaConsumer:
-        consumer = KafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers,
+        consumer = new_consumer(
+            self.settings,
             client_id=f"{self.settings.client_id}-view",
             enable_auto_commit=False,
             request_timeout_ms=15_000,
@@ -214,8 +228,15 @@ class CompactedView(Mapping[str, V], Generic[V]):
     def _follow(self, consumer: KafkaConsumer) -> None:
         while not self._stop.is_set():
             batches = consumer.poll(timeout_ms=self._poll_ms, max_records=5000)
-            self._last_contact = time.time()
-            self._connected = True
+            # An unreachable broker makes poll() return nothing, not raise: ask the client.
+            if batches or _broker_connected(consumer):
+                self._last_contact = time.time()
+                self._connected = True
+                self._last_error = None
+            elif self._connected:
+                self._connected = False
+                self._last_error = "no broker connection (serving the last known state)"
+                log.warning("view of %s: lost the broker; serving the last known state", self.topic)
             for records in batches.values():
                 for record in records:
                     self._apply(record.key, record.value)
