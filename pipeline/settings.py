@@ -11,6 +11,7 @@ from pydantic import SecretStr, ValidationError
 from pydantic_settings import SettingsConfigDict
 
 from pipeline.errors import ConfigError, HiddenStr, hide_secret
+from pipeline.keyfiles import write_new_private
 from schemas.settings import Settings
 
 CONFIG_ENV = "RESTGUARD_CONFIG"
@@ -115,8 +116,5 @@ def ensure_secret_file(path: Path) -> bool:
     """Create a random secret file (mode 0600) if it is missing; True if one was created."""
     if path.exists():
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(_secrets.token_urlsafe(48) + "\n")
+    write_new_private(path, (_secrets.token_urlsafe(48) + "\n").encode())
     return True

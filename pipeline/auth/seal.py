@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pipeline.errors import ConfigError, SealFormatError, SealTamperedError, UnknownSealKeyError
+from pipeline.keyfiles import write_key_pair
 from schemas.settings import SecretSettings
 
 VERSION = "rgs1"
@@ -174,20 +175,7 @@ def generate_seal_key(private: Path, public: Path) -> bool:
     """Create an X25519 key pair (private PEM 0600, public PEM); False if either exists."""
     if private.exists() or public.exists():
         return False
-    key = X25519PrivateKey.generate()
-    private.parent.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    public.parent.mkdir(parents=True, exist_ok=True)
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    write_key_pair(X25519PrivateKey.generate(), private, public)
     return True
 
 

@@ -6,7 +6,6 @@ can neither be forged nor moved to another subject."""
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from pydantic import ValidationError
 
 from pipeline.errors import ConfigError, DecisionRejectedError
+from pipeline.keyfiles import write_key_pair
 from schemas.decision import Decision
 from schemas.settings import DecisionSettings
 
@@ -34,19 +34,7 @@ def generate_signing_key(path: Path) -> bool:
     """Create an Ed25519 key pair (private PEM 0600, public beside it); False if it exists."""
     if path.exists():
         return False
-    key = Ed25519PrivateKey.generate()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(pem)
-    public_path(path).write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    write_key_pair(Ed25519PrivateKey.generate(), path, public_path(path))
     return True
 
 
