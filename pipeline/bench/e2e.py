@@ -3,9 +3,12 @@ with 1 and 2 workers; and `ingest`: log lines/s from a file to Kafka, per format
 
 from __future__ import annotations
 
+import os
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,9 @@ from pipeline.ingest.lines import read_lines
 from pipeline.ingest.run import ingest
 from pipeline.kafka.producer import Producer
 from pipeline.kafka.registry import publish
+from pipeline.services import local_services
 from pipeline.wire import pack
+from schemas.settings import Settings
 
 SECRET = "bench-fingerprint-secret-0123456789"  # noqa: S105 - benchmark namespaces only
 E2E_TARGET = 20_000.0
@@ -49,11 +54,39 @@ def _produce(ns: sandbox.Namespace, lines: list[bytes], pack_size: int = 200) ->
             raise RuntimeError(f"Kafka refused {producer.failed} records: {producer.last_error}")
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds a process has used so far (0 when it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class E2ERun:
+    rate: float  # events/s
+    # CPU milliseconds per 1,000 events, by process: where a core's time goes.
+    cpu_ms_per_k: dict[str, float] = field(default_factory=dict)
+
+
+def _service_pids(settings: Settings) -> dict[str, int | None]:
+    pids: dict[str, int | None] = {}
+    for svc in local_services(settings.local):
+        process = getattr(svc, "process", None)
+        pids[type(svc).__name__.removeprefix("Local").lower()] = (
+            process.pid() if process is not None else None
+        )
+    return pids
+
+
 def run_e2e(
     events: int, workers: int, workdir: Path, note: Note = _quiet, timeout_s: float = 900.0
-) -> float:
+) -> E2ERun:
     """One run: fill a fresh requests topic, start the workers, time until Elasticsearch holds
-    every event once. Returns events/s."""
+    every event once. Returns events/s and the CPU each process spent per 1,000 events."""
     mix = build_mix(events, workdir, SECRET.encode(), seed=workers)
     extra = {
         "validation": mix.settings.validation.model_dump(mode="json"),
@@ -70,6 +103,9 @@ def run_e2e(
             sandbox.Worker(ns, workdir / f"worker-{workers}-{i}.log", f"w{i}").start()
             for i in range(workers)
         ]
+        pids = _service_pids(settings)
+        pids.update({f"worker {i + 1}": p.proc.pid for i, p in enumerate(procs) if p.proc})
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         start = time.monotonic()
         deadline = start + timeout_s
         count = 0
@@ -79,11 +115,15 @@ def run_e2e(
             time.sleep(0.5)
             count = sandbox.audit_count(settings)
         elapsed = time.monotonic() - start
+        cpu = {
+            name: round((cpu_seconds(pid) - cpu_before[name]) * 1e6 / events, 1)
+            for name, pid in pids.items()
+        }
         time.sleep(2.0)
         final = sandbox.audit_count(settings)
         if final != events:
             raise RuntimeError(f"{final} documents for {events} events: not exactly once")
-        return events / elapsed
+        return E2ERun(events / elapsed, cpu)
     finally:
         for p in procs:
             p.stop()
@@ -94,11 +134,18 @@ def bench_e2e(events: int = 100_000, runs: int = 3, note: Note = _quiet) -> list
     figures = []
     for workers in (1, 2):
         rates = []
+        cpu: dict[str, list[float]] = {}
         for run in range(runs):
             with tempfile.TemporaryDirectory() as tmp:
-                rate = run_e2e(events, workers, Path(tmp), note)
-            note(f"  e2e {workers} worker(s) run {run + 1}: {rate:,.0f} events/s")
-            rates.append(rate)
+                result = run_e2e(events, workers, Path(tmp), note)
+            spent = ", ".join(f"{k} {v:.0f}" for k, v in result.cpu_ms_per_k.items())
+            note(
+                f"  e2e {workers} worker(s) run {run + 1}: {result.rate:,.0f} events/s "
+                f"(CPU ms per 1k events: {spent})"
+            )
+            rates.append(result.rate)
+            for name, ms in result.cpu_ms_per_k.items():
+                cpu.setdefault(name, []).append(ms)
         fig = Figure(
             f"e2e, {workers} worker{'s' if workers > 1 else ''}",
             "events/s",
@@ -107,6 +154,10 @@ def bench_e2e(events: int = 100_000, runs: int = 3, note: Note = _quiet) -> list
         )
         fig.met = fig.median >= E2E_TARGET
         fig.notes["events_per_run"] = events
+        fig.notes["cpu_ms_per_1k_events"] = {k: statistics.median(v) for k, v in cpu.items()}
+        total = sum(fig.notes["cpu_ms_per_1k_events"].values())
+        if total > 0:  # the rate these cores could give if nothing else ran and nothing waited
+            fig.notes["cpu_bound_ceiling_events_s"] = round((os.cpu_count() or 1) * 1e6 / total)
         figures.append(fig)
     if len(figures) == 2:
         figures[1].notes["ratio_to_one_worker"] = round(figures[1].median / figures[0].median, 2)
