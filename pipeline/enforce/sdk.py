@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from pipeline.auth.classify import Classifier
-from pipeline.auth.credentials import Classification
+from pipeline.auth.credentials import Classification, Credential
 from pipeline.auth.fingerprint import Fingerprinter
 from pipeline.core import Processor
 from pipeline.decisions.book import Entry
@@ -46,18 +46,25 @@ class Answer(NamedTuple):
     principal: str | None = None
 
 
+def _token_keys(c: Credential) -> list[str]:
+    """A token's decision keys: by (iss, jti) and by (iss, sub)."""
+    keys = []
+    if c.token_id:
+        keys.append("token-id:" + c.token_id)
+    if c.claims is not None and c.issuer:
+        sub = c.claims.get("sub")
+        if isinstance(sub, str):
+            keys.append(f"token-id:{c.issuer}#{sub}")
+    return keys
+
+
 def subjects_of(cls: Classification) -> list[str]:
     """Every decision key this request could be denied by, credentials first."""
     keys: list[str] = []
     for c in cls.credentials:
         if c.fingerprint:
             keys.append("credential:" + c.fingerprint)
-        if c.token_id:
-            keys.append("token-id:" + c.token_id)
-        if c.claims is not None and c.issuer:
-            sub = c.claims.get("sub")
-            if isinstance(sub, str):
-                keys.append(f"token-id:{c.issuer}#{sub}")
+        keys.extend(_token_keys(c))
     keys.append("ip:" + cls.client_ip)
     if cls.principal:
         keys.append("user:" + cls.principal)
@@ -100,14 +107,15 @@ class Enforcer:
         address or user), then the inline policy if configured."""
         cls = self.classifier.classify(event)
         view = self.decisions.view
-        if not view.synced:
+        # Scheme is a StrEnum: the member is the string (no .value lookup on the hot path).
+        if not view.ready:
             if self.fail_closed:
                 return Answer(
                     False,
                     403,
                     "decisions not loaded (fail-closed)",
                     "fail-closed",
-                    scheme=cls.scheme.value,
+                    scheme=cls.scheme,
                 )
         else:
             data = view.data
@@ -122,20 +130,39 @@ class Enforcer:
                         f"{entry.action} {key.split(':', 1)[0]}: {entry.reason}",
                         entry.rule,
                         entry.id,
-                        cls.scheme.value,
+                        cls.scheme,
                         cls.principal,
                     )
         if self.processor is not None:
             return self._inline(event, cls)
-        return Answer(True, 200, "allowed", scheme=cls.scheme.value, principal=cls.principal)
+        return Answer(True, 200, "allowed", None, None, cls.scheme, cls.principal)
 
     @staticmethod
     def _lookup(
         data: Mapping[str, Entry], cls: Classification, t: float
     ) -> tuple[str, Entry] | None:
-        """The first live decision on any subject of the request: plain dict lookups."""
-        for key in subjects_of(cls):
-            entry = data.get(key)
+        """The first live decision on any subject of the request (subjects_of's order), by
+        plain dict lookups; the common request (one credential, an address, maybe a user)
+        builds no list."""
+        get = data.get
+        for c in cls.credentials:
+            if c.fingerprint:
+                key = "credential:" + c.fingerprint
+                entry = get(key)
+                if entry is not None and entry.action != "lift" and t < entry.expires:
+                    return key, entry
+            if c.token_id or c.claims is not None:
+                for key in _token_keys(c):
+                    entry = get(key)
+                    if entry is not None and entry.action != "lift" and t < entry.expires:
+                        return key, entry
+        key = "ip:" + cls.client_ip
+        entry = get(key)
+        if entry is not None and entry.action != "lift" and t < entry.expires:
+            return key, entry
+        if cls.principal:
+            key = "user:" + cls.principal
+            entry = get(key)
             if entry is not None and entry.action != "lift" and t < entry.expires:
                 return key, entry
         return None

@@ -93,6 +93,7 @@ class CompactedView(Mapping[str, V], Generic[V]):
         self._data: dict[str, V] = {}
         self._stop = threading.Event()
         self._synced = threading.Event()
+        self.ready = False  # synced, as a plain attribute for hot paths (set once, never reset)
         self._thread: threading.Thread | None = None
         self._connected = False
         self._last_update: float | None = None
@@ -131,6 +132,7 @@ class CompactedView(Mapping[str, V], Generic[V]):
         self._data = dict(items)
         self._rebuilding = False
         self._synced.set()
+        self.ready = True
         self._last_update = time.time()
 
     @property
@@ -219,6 +221,7 @@ class CompactedView(Mapping[str, V], Generic[V]):
         self._data = self._fresh
         self._rebuilding = False
         self._synced.set()
+        self.ready = True
         if self._on_change is not None:
             for key in removed:
                 self._on_change(key, None)
