@@ -23,7 +23,7 @@ from pipeline.kafka.producer import Producer
 from pipeline.kafka.registry import publish
 from pipeline.services import local_services
 from pipeline.wire import pack
-from schemas.settings import Settings
+from schemas.settings import Settings, WorkerSettings
 
 SECRET = "bench-fingerprint-secret-0123456789"  # noqa: S105 - benchmark namespaces only
 E2E_TARGET = 20_000.0
@@ -39,8 +39,14 @@ def _namespace(
 ) -> sandbox.Namespace:
     key = workdir / "decisions.pem"
     generate_signing_key(key)
+    # Benchmarks measure the product's defaults, not the test namespaces' tuning.
+    defaults = {"worker": {"batch_within_s": WorkerSettings().batch_within_s}}
     return sandbox.Namespace(
-        secret=SECRET, signing_key=key, prefix="rgbench", partitions=partitions, extra=extra or {}
+        secret=SECRET,
+        signing_key=key,
+        prefix="rgbench",
+        partitions=partitions,
+        extra={**defaults, **(extra or {})},
     )
 
 
