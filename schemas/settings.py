@@ -174,6 +174,8 @@ class ElasticsearchSettings(_Section):
     bulk_concurrency: Annotated[int, Field(ge=1, le=16)] = 2
     # Shards per daily index: more than one lets a node index on several cores.
     shards: Annotated[int, Field(ge=1, le=64)] = 2
+    # Copies of each shard on other nodes: 0 for a single node, 1 or more on a cluster.
+    replicas: Annotated[int, Field(ge=0, le=8)] = 0
     bulk_max_retries: Annotated[int, Field(ge=0)] = 5
     bulk_max_backoff_s: Annotated[float, Field(gt=0)] = 30.0
     retention_days: Annotated[int, Field(ge=1)] = 90

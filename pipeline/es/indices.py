@@ -50,6 +50,7 @@ def install_templates(client: Elasticsearch, settings: ElasticsearchSettings) ->
     for kind, alias in (("audit", audit_alias(settings)), ("decisions", decisions_alias(settings))):
         body = template_body(kind)
         body["settings"]["refresh_interval"] = settings.refresh_interval
+        body["settings"]["number_of_replicas"] = settings.replicas
         if kind == "audit":
             body["settings"]["number_of_shards"] = settings.shards
         name = f"{prefix}-{kind}"

@@ -250,3 +250,18 @@ def test_bad_lines_are_dead_lettered_and_the_stream_goes_on(
     letters = [orjson.loads(v) for v in topic_values(settings, settings.topics.deadletter)]
     assert sorted(d["line"] for d in letters) == [101, 102]
     assert all(d["source"] == "mixed.jsonl" and d["reason"] for d in letters)
+
+
+def test_index_templates_take_shards_and_replicas_from_settings(namespace: Namespace) -> None:
+    """On a cluster the daily indices get the configured shards and replicas (the template is
+    checked, no index is created: one node cannot place a replica)."""
+    namespace.extra = {"elasticsearch": {"shards": 3, "replicas": 1}}
+    settings = namespace.create()
+    client = sync_client(settings.elasticsearch)
+    try:
+        name = f"{settings.elasticsearch.index_prefix}-audit"
+        [template] = client.indices.get_index_template(name=name)["index_templates"]
+    finally:
+        client.close()
+    index = template["index_template"]["template"]["settings"]["index"]
+    assert (index["number_of_shards"], index["number_of_replicas"]) == ("3", "1")
