@@ -32,7 +32,7 @@ from pipeline.api.params import (
 from pipeline.auth.sealed import gateway_sealer
 from pipeline.core import Processor
 from pipeline.decisions.live import DecisionsView
-from pipeline.enforce.server import decision_json, sse
+from pipeline.enforce.feed import DecisionFeed, decision_json
 from pipeline.errors import ElasticsearchUnavailableError
 from pipeline.es.query import AuditFilter, search_audit, search_audit_page
 from pipeline.es.stats import audit_stats, search_decisions
@@ -92,8 +92,7 @@ class QueryApi:
         self.decisions = decisions
         self.publisher = publisher
         self.counts: Counter[str] = Counter()
-        self.loop: asyncio.AbstractEventLoop | None = None
-        self.subscribers: set[asyncio.Queue[bytes]] = set()
+        self.feed = DecisionFeed(decisions.active if decisions is not None else dict)
         self._seal = gateway_sealer(settings) if publisher is not None else None
 
     # -- the auth middleware ------------------------------------------------------------------
@@ -293,43 +292,8 @@ class QueryApi:
         )
 
     def on_change(self, key: str, entry: Any) -> None:
-        if self.loop is None or not self.subscribers:
-            return
-        message = (
-            sse("decision", decision_json(key, entry))
-            if entry is not None
-            else sse("remove", orjson.dumps({"key": key}))
-        )
-        self.loop.call_soon_threadsafe(self._fan_out, message)
-
-    def _fan_out(self, message: bytes) -> None:
-        for queue in list(self.subscribers):
-            if queue.qsize() < 10_000:
-                queue.put_nowait(message)
-
-    async def decisions_stream(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        await response.prepare(request)
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self.subscribers.add(queue)
-        try:
-            if self.decisions is not None:
-                for key, entry in self.decisions.active().items():
-                    await response.write(sse("decision", decision_json(key, entry)))
-            await response.write(sse("synced", b"{}"))
-            while True:
-                try:
-                    message = await asyncio.wait_for(queue.get(), timeout=15)
-                except TimeoutError:
-                    message = b": keepalive\n\n"
-                await response.write(message)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self.subscribers.discard(queue)
-        return response
+        """Called from the decisions view's thread: the change goes to the SSE subscribers."""
+        self.feed.on_change(key, entry)
 
     async def openapi(self, request: web.Request) -> web.Response:
         return web.Response(body=openapi_spec(), content_type="application/json")
@@ -371,10 +335,6 @@ class QueryApi:
         r.add_get("/api/v1/timeline", self.timeline)
         r.add_get("/api/v1/decisions", self.decisions_history)
         r.add_get("/api/v1/decisions/live", self.decisions_live)
-        r.add_get("/api/v1/decisions/stream", self.decisions_stream)
-
-        async def on_startup(_: web.Application) -> None:
-            self.loop = asyncio.get_running_loop()
-
-        app.on_startup.append(on_startup)
+        r.add_get("/api/v1/decisions/stream", self.feed.stream)
+        app.on_startup.append(self.feed.on_startup)
         return app

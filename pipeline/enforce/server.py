@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import time
@@ -20,11 +19,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from aiohttp import web
 
 from pipeline.auth.sealed import gateway_sealer
 from pipeline.decisions.book import Entry
+from pipeline.enforce.feed import DecisionFeed
 from pipeline.enforce.sdk import Answer, Enforcer
 from pipeline.kafka.publisher import Publisher
 from schemas.request import RequestEvent
@@ -45,26 +44,15 @@ class DecisionPoint:
         self.publisher = publisher
         self.counts: Counter[str] = Counter()
         self.latency_sum = 0.0
-        self.subscribers: set[asyncio.Queue[bytes]] = set()
-        self.loop: asyncio.AbstractEventLoop | None = None
+        self.feed = DecisionFeed(
+            enforcer.snapshot, enforcer.status, settings.enforce.sse_keepalive_s
+        )
         self._proxies = [*_LOOPBACK, *settings.classifier.trusted_proxies]
         self._seal = gateway_sealer(settings) if publisher is not None else None
 
-    # -- decisions feed (called from the view's thread) -----------------------------------------
     def on_change(self, key: str, entry: Entry | None) -> None:
-        if self.loop is None or not self.subscribers:
-            return
-        message = (
-            sse("decision", decision_json(key, entry))
-            if entry is not None
-            else sse("remove", orjson.dumps({"key": key}))
-        )
-        self.loop.call_soon_threadsafe(self._fan_out, message)
-
-    def _fan_out(self, message: bytes) -> None:
-        for queue in list(self.subscribers):
-            if queue.qsize() < 10_000:
-                queue.put_nowait(message)
+        """Called from the decisions view's thread: the change goes to the SSE subscribers."""
+        self.feed.on_change(key, entry)
 
     # -- requests -----------------------------------------------------------------------------
     def _trusted(self, request: web.Request) -> bool:
@@ -147,30 +135,6 @@ class DecisionPoint:
         target = "/" + tail + (f"?{request.query_string}" if request.query_string else "")
         return self.decide(request, request.method, target)
 
-    async def stream(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
-        )
-        await response.prepare(request)
-        queue: asyncio.Queue[bytes] = asyncio.Queue()
-        self.subscribers.add(queue)
-        try:
-            for key, entry in self.enforcer.snapshot().items():
-                await response.write(sse("decision", decision_json(key, entry)))
-            await response.write(sse("synced", orjson.dumps(self.enforcer.status())))
-            keepalive = self.settings.enforce.sse_keepalive_s
-            while True:
-                try:
-                    message = await asyncio.wait_for(queue.get(), timeout=keepalive)
-                except TimeoutError:
-                    message = b": keepalive\n\n"
-                await response.write(message)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self.subscribers.discard(queue)
-        return response
-
     async def health(self, request: web.Request) -> web.Response:
         status = self.enforcer.status()
         ok = status["synced"] or self.settings.enforce.fail_mode == "open"
@@ -222,14 +186,10 @@ class DecisionPoint:
         app = web.Application()
         app.router.add_route("*", "/authz", self.authz)
         app.router.add_route("*", "/envoy/{tail:.*}", self.envoy)
-        app.router.add_get("/decisions/stream", self.stream)
+        app.router.add_get("/decisions/stream", self.feed.stream)
         app.router.add_get("/healthz", self.health)
         app.router.add_get("/metrics", self.metrics)
-
-        async def on_startup(_: web.Application) -> None:
-            self.loop = asyncio.get_running_loop()
-
-        app.on_startup.append(on_startup)
+        app.on_startup.append(self.feed.on_startup)
         return app
 
 
@@ -247,13 +207,3 @@ def respond(answer: Answer) -> web.Response:
     if answer.status == 401:
         headers["WWW-Authenticate"] = 'Bearer error="invalid_token"'
     return web.Response(status=answer.status, headers=headers)
-
-
-def sse(event: str, data: bytes) -> bytes:
-    return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
-
-
-def decision_json(key: str, entry: Entry) -> bytes:
-    payload: dict[str, Any] = entry.decision(key).model_dump(mode="json")
-    payload["key"] = key
-    return orjson.dumps(payload)
