@@ -13,6 +13,26 @@ from pipeline.es.query import AuditFilter, audit_query
 from schemas.settings import ElasticsearchSettings
 
 
+def _aggregate(
+    client: Elasticsearch, settings: ElasticsearchSettings, f: AuditFilter, aggs: dict[str, Any]
+) -> dict[str, Any]:
+    """The aggregations (and total) of the audit records matching `f`."""
+    try:
+        resp = client.search(
+            index=audit_alias(settings),
+            query=audit_query(f),
+            size=0,
+            aggs=aggs,
+            track_total_hits=True,
+            ignore_unavailable=True,
+            allow_no_indices=True,
+        )
+    except (TransportError, ApiError) as err:
+        raise ElasticsearchUnavailableError(",".join(settings.hosts), str(err)) from err
+    body: dict[str, Any] = resp.body
+    return body
+
+
 def scheme_summary(
     client: Elasticsearch, settings: ElasticsearchSettings, f: AuditFilter, top: int = 5
 ) -> dict[str, Any]:
@@ -29,19 +49,8 @@ def scheme_summary(
         "outcomes": {"terms": {"field": "restguard.validation.outcome", "size": 20}},
         "verdicts": {"terms": {"field": "restguard.verdict", "size": 5}},
     }
-    try:
-        resp = client.search(
-            index=audit_alias(settings),
-            query=audit_query(f),
-            size=0,
-            aggs=aggs,
-            track_total_hits=True,
-            ignore_unavailable=True,
-            allow_no_indices=True,
-        )
-    except (TransportError, ApiError) as err:
-        raise ElasticsearchUnavailableError(",".join(settings.hosts), str(err)) from err
-    a = resp.body.get("aggregations", {})
+    resp = _aggregate(client, settings, f, aggs)
+    a = resp.get("aggregations", {})
     return {
         "total": resp["hits"]["total"]["value"],
         "schemes": [
@@ -117,19 +126,8 @@ def audit_stats(
         "legacy": legacy,
         "range": {"stats": {"field": "@timestamp"}},
     }
-    try:
-        resp = client.search(
-            index=audit_alias(settings),
-            query=audit_query(f),
-            size=0,
-            aggs=aggs,
-            track_total_hits=True,
-            ignore_unavailable=True,
-            allow_no_indices=True,
-        )
-    except (TransportError, ApiError) as err:
-        raise ElasticsearchUnavailableError(",".join(settings.hosts), str(err)) from err
-    a = resp.body.get("aggregations", {})
+    resp = _aggregate(client, settings, f, aggs)
+    a = resp.get("aggregations", {})
 
     def counts(name: str, src: dict[str, Any] | None = None) -> dict[str, int]:
         return {b["key"]: b["doc_count"] for b in (src or a).get(name, {}).get("buckets", [])}
