@@ -5,6 +5,7 @@ Times are shown in the local zone (`--utc` for UTC); every command has `--json`.
 from __future__ import annotations
 
 import csv
+import functools
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -114,6 +115,7 @@ def _time_options(fn: Any) -> Any:
 
 
 def _filter_options(fn: Any) -> Any:
+    """The filter options, handed to the command as one AuditFilter `f`."""
     options = [
         click.option("--since", help="Start: a duration ago (7d, 24h) or an ISO time."),
         click.option("--until", help="End (exclusive): a duration ago or an ISO time."),
@@ -126,9 +128,20 @@ def _filter_options(fn: Any) -> Any:
         click.option("--ip", help="Source address or CIDR range."),
         click.option("--path", "path_prefix", help="URL path prefix, e.g. /rest/api/2/"),
     ]
+
+    @functools.wraps(fn)
+    def with_filter(*args: Any, **kwargs: Any) -> Any:
+        since, until = kwargs.pop("since"), kwargs.pop("until")
+        terms = {name: kwargs.pop(name) for name in _FILTER_TERMS}
+        return fn(*args, f=make_filter(since, until, **terms), **kwargs)
+
     for option in reversed(options):
-        fn = option(fn)
-    return fn
+        with_filter = option(with_filter)
+    return with_filter
+
+
+# The options of _filter_options that are AuditFilter terms; the command receives `f`.
+_FILTER_TERMS = ("scheme", "outcome", "verdict", "user", "ip", "path_prefix")
 
 
 def make_filter(since: str | None, until: str | None, **terms: Any) -> AuditFilter:
@@ -151,30 +164,13 @@ def command() -> None:
 @click.pass_context
 def search(
     ctx: click.Context,
-    since: str | None,
-    until: str | None,
-    scheme: str | None,
-    outcome: str | None,
-    verdict: str | None,
-    user: str | None,
-    ip: str | None,
-    path_prefix: str | None,
+    f: AuditFilter,
     limit: int,
     as_json: bool,
     utc: bool,
 ) -> None:
     """The newest audit records matching every given filter."""
     settings = settings_of(ctx)
-    f = make_filter(
-        since,
-        until,
-        scheme=scheme,
-        outcome=outcome,
-        verdict=verdict,
-        user=user,
-        ip=ip,
-        path_prefix=path_prefix,
-    )
     client = sync_client(settings.elasticsearch)
     try:
         try:
@@ -416,30 +412,13 @@ def timeline(
 @click.pass_context
 def export(
     ctx: click.Context,
-    since: str | None,
-    until: str | None,
-    scheme: str | None,
-    outcome: str | None,
-    verdict: str | None,
-    user: str | None,
-    ip: str | None,
-    path_prefix: str | None,
+    f: AuditFilter,
     fmt: str,
     output: str,
     page_size: int,
 ) -> None:
     """Stream every matching record (point-in-time + search_after: safe for millions)."""
     settings = settings_of(ctx)
-    f = make_filter(
-        since,
-        until,
-        scheme=scheme,
-        outcome=outcome,
-        verdict=verdict,
-        user=user,
-        ip=ip,
-        path_prefix=path_prefix,
-    )
     client = sync_client(settings.elasticsearch)
     out: TextIO = sys.stdout if output == "-" else Path(output).open("w", newline="")  # noqa: SIM115
     try:
