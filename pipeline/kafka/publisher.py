@@ -40,7 +40,10 @@ class Publisher:
         self._thread = threading.Thread(target=self._run, name="restguard-publisher", daemon=True)
         self.dropped = 0  # the queue was full
         self.unsent = 0  # Kafka refused it at send time
+        # A producer exists (Kafka answered once); it reconnects by itself after that, so an
+        # outage shows as `acked` standing still (records wait in the producer), not here.
         self.connected = False
+        self._failed_connects = 0
 
     def start(self) -> Self:
         self._thread.start()
@@ -71,10 +74,11 @@ class Publisher:
         try:
             producer = self._factory(self._settings)
         except KafkaUnavailableError as err:
-            if self.connected or not self._stop.is_set():
+            if self._failed_connects == 0:  # once per outage, not every retry
                 log.warning("publisher: Kafka not reachable (%s); retrying", err)
-            self.connected = False
+            self._failed_connects += 1
             return None
+        self._failed_connects = 0
         self.connected = True
         log.info("publisher: connected to Kafka %s", self._settings.bootstrap)
         return producer
